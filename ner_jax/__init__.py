@@ -1,0 +1,1 @@
+"""Zero-shot named-entity retrieval in JAX/Flax."""

@@ -1,0 +1,103 @@
+"""Parity of the Flax decoder with transformers (PyTorch, fp32) on tiny random models."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from reference import reference_run, relative_error
+from tiny_models import FAMILIES, make_model, save_model
+
+from ner_jax.decoder import Decoder
+from ner_jax.hf_checkpoint import load_params
+
+# fp32 tolerance rule: max |ours - reference| <= 1e-5 * max |reference| per compared tensor.
+RTOL = 1e-5
+TAP = 2  # of 4 blocks: the blocks after the tap must not matter
+
+
+def padded_batch(sentences: list[list[int]], left: list[bool]):
+    """Token ids and segment ids [B,T]; sentence i padded on the left if left[i]."""
+    width = max(map(len, sentences)) + 3  # at least 3 padding tokens in every row
+    tokens = np.full((len(sentences), width), 5, np.int32)  # pad id 5: a real token, must be masked
+    segments = np.zeros_like(tokens)
+    starts = []
+    for row, (ids, is_left) in enumerate(zip(sentences, left, strict=True)):
+        start = width - len(ids) if is_left else 0
+        tokens[row, start : start + len(ids)] = ids
+        segments[row, start : start + len(ids)] = 1
+        starts.append(start)
+    return tokens, segments, starts
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_matches_transformers_with_padding_on_both_sides(family, tmp_path):
+    model = make_model(family)
+    save_model(model, tmp_path)
+    config, params = load_params(tmp_path, num_blocks=TAP + 1)
+    rng = np.random.default_rng(1)
+    # Longer than the sliding window (4-5 tokens) so the window is exercised.
+    sentences = [rng.integers(0, 97, n).tolist() for n in (11, 3, 17, 8)]
+    tokens, segments, starts = padded_batch(sentences, left=[True, False, True, False])
+    decoder = Decoder(config, num_blocks=TAP + 1, collect=("v",))
+    out, parts = decoder.apply({"params": params}, jnp.asarray(tokens), jnp.asarray(segments))
+    for row, ids in enumerate(sentences):
+        ref = reference_run(model, ids, TAP)
+        span = slice(starts[row], starts[row] + len(ids))
+        assert relative_error(np.asarray(parts["v"][row, span]), ref["v"]) <= RTOL
+        assert relative_error(np.asarray(out[row, span]), ref["out"]) <= RTOL
+
+
+@pytest.mark.parametrize("family", ["llama", "gemma3"])
+def test_every_block_and_sharded_checkpoint(family, tmp_path):
+    """All blocks collected at once equal per-block references; sharded dirs load the same."""
+    model = make_model(family, seed=3)
+    save_model(model, tmp_path / "single")
+    save_model(model, tmp_path / "sharded", shard=True)
+    assert len(list((tmp_path / "sharded").glob("*.safetensors"))) > 1
+    config, params = load_params(tmp_path / "single", num_blocks=4)
+    _, sharded = load_params(tmp_path / "sharded", num_blocks=4)
+    for a, b in zip(_leaves(params), _leaves(sharded), strict=True):
+        np.testing.assert_array_equal(a, b)
+    ids = list(range(3, 40, 2))
+    decoder = Decoder(config, num_blocks=4, collect=("v", "resid_out"), collect_all_blocks=True)
+    tokens = jnp.asarray([ids])
+    _, parts = decoder.apply({"params": params}, tokens, jnp.ones_like(tokens))
+    assert parts["v"].shape == (4, 1, len(ids), config.value_width)
+    for block in range(4):
+        ref = reference_run(model, ids, block)
+        assert relative_error(np.asarray(parts["v"][block, 0]), ref["v"]) <= RTOL
+        assert relative_error(np.asarray(parts["resid_out"][block, 0]), ref["out"]) <= RTOL
+
+
+def _leaves(tree):
+    import jax
+
+    return [np.asarray(x) for x in jax.tree_util.tree_leaves(tree)]
+
+
+def test_capture_intermediates_sees_the_same_value_vectors(tmp_path):
+    save_model(make_model("gemma3"), tmp_path)
+    config, params = load_params(tmp_path, num_blocks=2)
+    tokens = jnp.asarray([[3, 9, 27, 81, 50, 11]])
+    (_, parts), state = Decoder(config, num_blocks=2).apply(
+        {"params": params}, tokens, jnp.ones_like(tokens), capture_intermediates=True
+    )
+    captured = state["intermediates"]["layers_1"]["self_attn"]["v_proj"]["__call__"][0]
+    np.testing.assert_array_equal(np.asarray(captured), np.asarray(parts["v"]))
+
+
+def test_bfloat16_stays_close_to_float32(tmp_path):
+    save_model(make_model("qwen2"), tmp_path)
+    tokens = jnp.asarray([list(range(1, 30))])
+    outputs = {}
+    for dtype in (jnp.float32, jnp.bfloat16):
+        config, params = load_params(tmp_path, num_blocks=3, dtype=dtype)
+        assert params["layers_0"]["mlp"]["up_proj"]["kernel"].dtype == dtype
+        _, parts = Decoder(config, 3, dtype=dtype).apply(
+            {"params": params}, tokens, jnp.ones_like(tokens)
+        )
+        assert parts["v"].dtype == dtype
+        outputs[dtype] = np.asarray(parts["v"], np.float32)
+    # bf16 keeps 8 mantissa bits; three blocks of rounding stay within a few percent.
+    assert relative_error(outputs[jnp.bfloat16], outputs[jnp.float32]) < 0.05

@@ -1,0 +1,69 @@
+"""The PyPI models loaded by our code match transformers' own GGUF loading of the same files."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+import transformers
+from reference import reference_run, relative_error
+
+from ner_jax.models import NAMED_MODELS, load_model
+
+pytestmark = pytest.mark.real_weights
+
+SENTENCES = [
+    "The Eiffel Tower was completed in 1889 for the Exposition Universelle in Paris.",
+    "Alan Turing worked at Bletchley Park, where he helped to break the Enigma cipher.",
+    "Protein kinase C phosphorylates serine and threonine residues.",
+    "Celtic beat Rangers 2-1 at Celtic Park on Saturday.",
+    "Zürich and São Paulo both host large banks.",
+]
+TOLERANCE = 1e-4  # quantised weights dequantised twice (gguf-py vs transformers' torch kernels)
+
+
+@pytest.fixture(scope="module", params=sorted(NAMED_MODELS))
+def pair(request):
+    named = NAMED_MODELS[request.param]
+    ours = load_model(named.name)
+    gguf = named.gguf_path()
+    reference = transformers.AutoModelForCausalLM.from_pretrained(
+        str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
+    ).eval()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    return named, ours, reference, tokenizer
+
+
+def test_named_model_facts_match_the_weights(pair):
+    named, ours, _, _ = pair
+    assert ours.config.architecture == named.architecture
+    assert ours.config.num_hidden_layers == named.num_blocks
+    assert ours.config.value_width == named.value_width
+    assert ours.tap_block == named.tap_block
+
+
+def test_token_ids_match_transformers(pair):
+    _, ours, _, tokenizer = pair
+    for text in SENTENCES:
+        assert ours.tokenizer.encode(text).ids.tolist() == tokenizer(text)["input_ids"], text
+
+
+def test_value_vectors_match_transformers_in_a_padded_batch(pair):
+    named, ours, reference, tokenizer = pair
+    ids = [tokenizer(text)["input_ids"] for text in SENTENCES]
+    width = max(map(len, ids)) + 2
+    tokens = np.full((len(ids), width), ours.tokenizer.pad_id, np.int32)
+    segments = np.zeros_like(tokens)
+    for row, seq in enumerate(ids):  # alternate left and right padding
+        start = width - len(seq) if row % 2 else 0
+        tokens[row, start : start + len(seq)] = seq
+        segments[row, start : start + len(seq)] = 1
+    _, parts = ours.decoder().apply({"params": ours.params}, jnp.asarray(tokens), segments)
+    errors = []
+    for row, seq in enumerate(ids):
+        expected = reference_run(reference, seq, ours.tap_block)["v"]
+        start = width - len(seq) if row % 2 else 0
+        errors.append(relative_error(parts["v"][row, start : start + len(seq)], expected))
+    print(f"{named.name} block {ours.tap_block}: max relative error per sentence {errors}")
+    assert max(errors) <= TOLERANCE

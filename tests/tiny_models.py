@@ -1,0 +1,79 @@
+"""Tiny random transformers decoders saved to disk, one per supported family, for parity tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import transformers
+
+# Distinct sizes so that a transposed or mis-split tensor cannot pass by accident.
+_COMMON = dict(
+    vocab_size=97,
+    hidden_size=48,
+    intermediate_size=72,
+    num_hidden_layers=4,
+    num_attention_heads=6,
+    num_key_value_heads=2,
+    head_dim=12,
+    rms_norm_eps=1e-6,
+    tie_word_embeddings=False,
+)
+
+_FAMILY = {
+    # Llama 3.1 rope scaling, with a short original context so that it changes the frequencies.
+    "llama": dict(
+        rope_parameters=dict(
+            rope_type="llama3",
+            rope_theta=500_000.0,
+            factor=8.0,
+            low_freq_factor=1.0,
+            high_freq_factor=4.0,
+            original_max_position_embeddings=32,
+        )
+    ),
+    "mistral": dict(sliding_window=5, rope_theta=10_000.0),
+    "qwen2": dict(rope_theta=1_000_000.0),
+    # Layers 0-2 slide over 4 tokens, layer 3 is global; each kind has its own rope base.
+    "gemma3": dict(
+        sliding_window=4,
+        query_pre_attn_scalar=20,
+        layer_types=["sliding_attention"] * 3 + ["full_attention"],
+        rope_parameters={
+            "full_attention": dict(rope_type="default", rope_theta=1_000_000.0),
+            "sliding_attention": dict(rope_type="default", rope_theta=10_000.0),
+        },
+    ),
+}
+_CLASSES = {
+    "llama": transformers.LlamaConfig,
+    "mistral": transformers.MistralConfig,
+    "qwen2": transformers.Qwen2Config,
+    "gemma3": transformers.Gemma3TextConfig,
+}
+FAMILIES = tuple(_FAMILY)
+
+
+def hf_config(family: str, **overrides) -> transformers.PretrainedConfig:
+    return _CLASSES[family](**{**_COMMON, **_FAMILY[family], **overrides})
+
+
+def make_model(family: str, seed: int = 0, **overrides) -> transformers.PreTrainedModel:
+    """A random model with every parameter (norms and biases too) drawn away from its init."""
+    torch.manual_seed(seed)
+    config = hf_config(family, **overrides)
+    config._attn_implementation = "eager"
+    model = transformers.AutoModelForCausalLM.from_config(config).eval()
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "norm" in name:
+                param.copy_(1.0 + 0.3 * torch.randn_like(param))
+            else:
+                param.copy_(0.3 * torch.randn_like(param))
+    return model
+
+
+def save_model(model, directory: Path, shard: bool = False) -> Path:
+    # A small max_shard_size forces several safetensors files and an index.
+    model.save_pretrained(directory, max_shard_size="20KB" if shard else "10GB")
+    return directory
