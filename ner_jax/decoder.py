@@ -19,8 +19,17 @@ import numpy as np
 
 from ner_jax.config import SLIDING, DecoderConfig
 
-# What `Decoder(collect=...)` can return for each block.
-COMPONENTS = ("q", "k", "v", "attn", "mlp", "resid_in", "resid_out")
+# What `Decoder(collect=...)` can return for each block, and what each one is.
+COMPONENT_NAMES = {
+    "q": "queries (q_proj output, before norm and rope)",
+    "k": "keys (k_proj output, before norm and rope)",
+    "v": "value vectors (v_proj output)",
+    "attn": "attention outputs (value mixtures, before o_proj)",
+    "mlp": "MLP outputs",
+    "resid_in": "residual stream into the block",
+    "resid_out": "residual stream out of the block",
+}
+COMPONENTS = tuple(COMPONENT_NAMES)
 
 
 class RMSNorm(nn.Module):

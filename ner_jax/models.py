@@ -16,9 +16,9 @@ from pathlib import Path
 import jax.numpy as jnp
 from absl import logging
 
-from ner_jax import gguf_checkpoint, hf_checkpoint
+from ner_jax import atomic, gguf_checkpoint, hf_checkpoint
 from ner_jax.config import DecoderConfig
-from ner_jax.decoder import Decoder
+from ner_jax.decoder import COMPONENTS, Decoder
 from ner_jax.tokenizer import Tokenizer
 
 # Bump when the conversion changes, so stale caches are rebuilt rather than trusted.
@@ -40,7 +40,9 @@ class NamedModel:
     architecture: str
     num_blocks: int
     value_width: int  # kv_heads * head_dim
-    tap_block: int  # default: best raw block on MultiCoNER en-dev (scripts/measure_tap_blocks.py)
+    tap_width: int  # width of the tap component's vectors
+    tap_block: int  # default tap: `ner-jax probe` results in the README
+    tap_component: str  # which activation is read there: "v" (value vectors) or another probe one
     description: str
     no_deps: bool = False  # installing its dependencies would build llama-cpp-python
 
@@ -67,9 +69,8 @@ class NamedModel:
             target = cache_root() / "gguf" / self.gguf_file
             if not target.exists():
                 target.parent.mkdir(parents=True, exist_ok=True)
-                partial = target.with_suffix(f".partial{os.getpid()}")
-                importlib.import_module(self.module).assemble(partial, overwrite=True)
-                os.replace(partial, target)  # the package checks its sha256 while assembling
+                assemble = importlib.import_module(self.module).assemble  # checks the sha256
+                atomic.write_with(target, lambda tmp: assemble(tmp, overwrite=True))
             return target
         path = Path(spec.submodule_search_locations[0]) / self.gguf_file
         if not path.is_file():
@@ -89,7 +90,9 @@ NAMED_MODELS = {
             architecture="gemma3",
             num_blocks=18,
             value_width=256,
+            tap_width=1024,  # attention outputs: 4 query heads x 256
             tap_block=15,
+            tap_component="attn",
             description="Gemma 3 270M base, GGUF Q4_K_M (Gemma Terms of Use)",
         ),
         NamedModel(
@@ -101,7 +104,9 @@ NAMED_MODELS = {
             architecture="llama",
             num_blocks=30,
             value_width=192,
+            tap_width=192,
             tap_block=22,
+            tap_component="v",
             description="SmolLM2 135M Instruct, GGUF Q4_1 (Apache-2.0)",
             no_deps=True,
         ),
@@ -167,6 +172,7 @@ class LoadedModel:
     params: dict
     tokenizer: Tokenizer
     tap_block: int
+    component: str = "v"  # the activation read at the tap (see decoder.COMPONENTS)
 
     @property
     def dtype(self) -> str:
@@ -195,11 +201,19 @@ def default_tap_block(name_or_path: str, config: DecoderConfig) -> int:
 
 
 def load_model(
-    name_or_path: str = DEFAULT_MODEL, tap_block: int | None = None, dtype: str = "float32"
+    name_or_path: str = DEFAULT_MODEL,
+    tap_block: int | None = None,
+    dtype: str = "float32",
+    component: str | None = None,
 ) -> LoadedModel:
-    """Load a named model, an HF checkpoint directory or a GGUF file, up to `tap_block`."""
+    """Load a named model, an HF checkpoint directory or a GGUF file, up to `tap_block`.
+
+    `tap_block` and `component` default to the named model's measured tap (else the middle
+    block's value vectors)."""
     if dtype not in ("float32", "bfloat16"):
         raise ValueError(f"dtype must be float32 or bfloat16, not {dtype!r}")
+    if component is not None and component not in COMPONENTS:
+        raise ValueError(f"unknown component {component!r}; choose from {COMPONENTS}")
     directory = checkpoint_dir(name_or_path)
     config = hf_checkpoint.read_config(directory)
     if tap_block is None:
@@ -215,4 +229,10 @@ def load_model(
         params=params,
         tokenizer=Tokenizer.from_file(tokenizer_file),
         tap_block=tap_block,
+        component=component or _default_component(name_or_path),
     )
+
+
+def _default_component(name_or_path: str) -> str:
+    named = NAMED_MODELS.get(name_or_path)
+    return named.tap_component if named else "v"

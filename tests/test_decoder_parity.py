@@ -13,7 +13,7 @@ from ner_jax.hf_checkpoint import load_params
 
 # fp32 tolerance rule: max |ours - reference| <= 1e-5 * max |reference| per compared tensor.
 RTOL = 1e-5
-TAP = 2  # of 4 blocks: the blocks after the tap must not matter
+TAP = 3  # the last of 4 blocks: Gemma's global layer (3) follows three sliding ones
 
 
 def padded_batch(sentences: list[list[int]], left: list[bool]):
@@ -39,12 +39,13 @@ def test_matches_transformers_with_padding_on_both_sides(family, tmp_path):
     # Longer than the sliding window (4-5 tokens) so the window is exercised.
     sentences = [rng.integers(0, 97, n).tolist() for n in (11, 3, 17, 8)]
     tokens, segments, starts = padded_batch(sentences, left=[True, False, True, False])
-    decoder = Decoder(config, num_blocks=TAP + 1, collect=("v",))
+    decoder = Decoder(config, num_blocks=TAP + 1, collect=("v", "attn"))
     out, parts = decoder.apply({"params": params}, jnp.asarray(tokens), jnp.asarray(segments))
     for row, ids in enumerate(sentences):
         ref = reference_run(model, ids, TAP)
         span = slice(starts[row], starts[row] + len(ids))
         assert relative_error(np.asarray(parts["v"][row, span]), ref["v"]) <= RTOL
+        assert relative_error(np.asarray(parts["attn"][row, span]), ref["attn"]) <= RTOL
         assert relative_error(np.asarray(out[row, span]), ref["out"]) <= RTOL
 
 

@@ -7,19 +7,14 @@ import numpy as np
 import pytest
 import torch
 import transformers
-from reference import reference_run, relative_error
+from reference import REAL_SENTENCES, reference_run, relative_error
 
+from ner_jax.features import FeatureExtractor
 from ner_jax.models import NAMED_MODELS, load_model
 
 pytestmark = pytest.mark.real_weights
 
-SENTENCES = [
-    "The Eiffel Tower was completed in 1889 for the Exposition Universelle in Paris.",
-    "Alan Turing worked at Bletchley Park, where he helped to break the Enigma cipher.",
-    "Protein kinase C phosphorylates serine and threonine residues.",
-    "Celtic beat Rangers 2-1 at Celtic Park on Saturday.",
-    "Zürich and São Paulo both host large banks.",
-]
+SENTENCES = REAL_SENTENCES
 TOLERANCE = 1e-4  # quantised weights dequantised twice (gguf-py vs transformers' torch kernels)
 
 
@@ -40,7 +35,8 @@ def test_named_model_facts_match_the_weights(pair):
     assert ours.config.architecture == named.architecture
     assert ours.config.num_hidden_layers == named.num_blocks
     assert ours.config.value_width == named.value_width
-    assert ours.tap_block == named.tap_block
+    assert ours.tap_block == named.tap_block and ours.component == named.tap_component
+    assert FeatureExtractor(ours).widths() == {named.tap_component: named.tap_width}
 
 
 def test_token_ids_match_transformers(pair):
@@ -49,7 +45,7 @@ def test_token_ids_match_transformers(pair):
         assert ours.tokenizer.encode(text).ids.tolist() == tokenizer(text)["input_ids"], text
 
 
-def test_value_vectors_match_transformers_in_a_padded_batch(pair):
+def test_tapped_vectors_match_transformers_in_a_padded_batch(pair):
     named, ours, reference, tokenizer = pair
     ids = [tokenizer(text)["input_ids"] for text in SENTENCES]
     width = max(map(len, ids)) + 2
@@ -59,11 +55,14 @@ def test_value_vectors_match_transformers_in_a_padded_batch(pair):
         start = width - len(seq) if row % 2 else 0
         tokens[row, start : start + len(seq)] = seq
         segments[row, start : start + len(seq)] = 1
-    _, parts = ours.decoder().apply({"params": ours.params}, jnp.asarray(tokens), segments)
-    errors = []
+    decoder = ours.decoder(collect=("v", "attn"))
+    _, parts = decoder.apply({"params": ours.params}, jnp.asarray(tokens), segments)
+    errors = {"v": [], "attn": []}
     for row, seq in enumerate(ids):
-        expected = reference_run(reference, seq, ours.tap_block)["v"]
+        expected = reference_run(reference, seq, ours.tap_block)
         start = width - len(seq) if row % 2 else 0
-        errors.append(relative_error(parts["v"][row, start : start + len(seq)], expected))
+        for name, found in errors.items():
+            got = parts[name][row, start : start + len(seq)]
+            found.append(relative_error(got, expected[name]))
     print(f"{named.name} block {ours.tap_block}: max relative error per sentence {errors}")
-    assert max(errors) <= TOLERANCE
+    assert max(max(e) for e in errors.values()) <= TOLERANCE

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import tokenizers
 import torch
 import transformers
 
@@ -77,3 +78,74 @@ def save_model(model, directory: Path, shard: bool = False) -> Path:
     # A small max_shard_size forces several safetensors files and an index.
     model.save_pretrained(directory, max_shard_size="20KB" if shard else "10GB")
     return directory
+
+
+# A word-level vocabulary for tiny end-to-end runs (ids < 97, the tiny models' vocab size).
+WORDS = (
+    "<pad> <bos> <unk> the a in of and is was has to from at on by with for old new big small "
+    "castle lake city river tower bridge church palace museum park island mountain "
+    "edinburgh stirling paris lisbon porto madrid berlin oban geneva constance "
+    "python rust fortran haskell ocaml java perl ruby "
+    "insulin keratin collagen akt dystrophin haemoglobin "
+    "celtic rangers ajax liverpool bayern "
+    "curie meitner turing lovelace "
+    "protein language club scientist programming football visited built wrote found"
+).split()
+
+
+def word_tokenizer():
+    """A ner_jax Tokenizer over WORDS that adds <bos>, like Gemma's."""
+    from ner_jax.tokenizer import Tokenizer
+
+    backend = tokenizers.Tokenizer(
+        tokenizers.models.WordLevel({w: i for i, w in enumerate(WORDS)}, unk_token="<unk>")
+    )
+    backend.pre_tokenizer = tokenizers.pre_tokenizers.WhitespaceSplit()
+    backend.post_processor = tokenizers.processors.TemplateProcessing(
+        single="<bos> $A", special_tokens=[("<bos>", 1)]
+    )
+    return Tokenizer(backend, bos_id=1, pad_id=0)
+
+
+def tiny_checkpoint(directory: Path, family: str = "llama") -> Path:
+    """A tiny random decoder with the word tokenizer, as an HF directory `load_model` accepts."""
+    save_model(make_model(family), directory)
+    word_tokenizer().save(directory / "tokenizer.json")
+    return directory
+
+
+BERT_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
+
+
+def bert_tokenizer(words: list[str]) -> tokenizers.Tokenizer:
+    """Word-level [CLS] ... [SEP] tokenizer over BERT_SPECIALS + words."""
+    vocab = {token: i for i, token in enumerate(BERT_SPECIALS + list(words))}
+    tok = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = tokenizers.pre_tokenizers.WhitespaceSplit()
+    tok.post_processor = tokenizers.processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
+    return tok
+
+
+def tiny_bert(directory: Path, words: list[str], max_positions: int = 64, seed: int = 0):
+    """A saved random BertModel (every parameter moved away from its init) + tokenizer.json."""
+    torch.manual_seed(seed)
+    config = transformers.BertConfig(
+        vocab_size=len(BERT_SPECIALS) + len(words),
+        hidden_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=3,
+        intermediate_size=72,
+        max_position_embeddings=max_positions,
+        type_vocab_size=2,
+        hidden_act="gelu",
+    )
+    model = transformers.BertModel(config).eval()
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            scale = 1.0 if "LayerNorm.weight" in name else 0.0
+            param.copy_(scale + 0.3 * torch.randn_like(param))
+    model.save_pretrained(directory)
+    bert_tokenizer(words).save(str(directory / "tokenizer.json"))
+    return model

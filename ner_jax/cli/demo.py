@@ -9,7 +9,8 @@ from importlib import resources
 import numpy as np
 from absl import flags
 
-from ner_jax.encoding import Mention, l2_normalise, value_vectors
+from ner_jax.decoder import COMPONENT_NAMES, COMPONENTS
+from ner_jax.features import FeatureExtractor, l2_normalise
 from ner_jax.models import DEFAULT_MODEL, load_model
 
 FLAGS = flags.FLAGS
@@ -17,53 +18,59 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
     flags.DEFINE_string("model", DEFAULT_MODEL, "named model, HF checkpoint dir or .gguf file")
-    flags.DEFINE_integer("tap_block", None, "block whose value vectors are read (default: model's)")
+    flags.DEFINE_integer("tap_block", None, "block read (default: the model's measured tap)")
+    flags.DEFINE_enum("component", None, list(COMPONENTS), "activation read (default: model's)")
     flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "compute dtype")
 
 
-def demo_corpus() -> tuple[list[str], list[Mention], list[str]]:
-    """(texts, gold mentions, their types) from the packaged demo corpus."""
-    texts, mentions, types = [], [], []
+def demo_corpus() -> tuple[list[str], list[list[tuple[int, int]]], list[str]]:
+    """(texts, gold mention spans per text, the mentions' types) from the packaged corpus."""
+    texts, spans, types = [], [], []
     path = resources.files("ner_jax") / "assets" / "demo_corpus.jsonl"
     for line_number, line in enumerate(path.read_text().splitlines(), 1):
         record = json.loads(line)
+        spans.append([])
         for surface, kind in record["mentions"]:
             start = record["text"].find(surface)
             if start < 0:
                 raise ValueError(f"{path}:{line_number}: mention {surface!r} not in the text")
-            mentions.append(Mention(len(texts), start, start + len(surface)))
+            spans[-1].append((start, start + len(surface)))
             types.append(kind)
         texts.append(record["text"])
-    return texts, mentions, types
+    return texts, spans, types
 
 
 def main(argv: list[str]) -> None:
     del argv
     started = time.perf_counter()
-    model = load_model(FLAGS.model, FLAGS.tap_block, FLAGS.dtype)
+    model = load_model(FLAGS.model, FLAGS.tap_block, FLAGS.dtype, FLAGS.component)
+    what = COMPONENT_NAMES[model.component]
     c = model.config
     print(
         f"model {model.name}: {c.architecture}, {c.num_hidden_layers} blocks, d={c.hidden_size}, "
-        f"{c.num_key_value_heads} kv heads x {c.head_dim}; tap block {model.tap_block} "
+        f"{c.num_key_value_heads} kv heads x {c.head_dim}; reading {what} of block "
+        f"{model.tap_block} "
         f"(blocks after it never run); loaded in {time.perf_counter() - started:.1f}s"
     )
-    texts, mentions, types = demo_corpus()
+    texts, spans, types = demo_corpus()
     started = time.perf_counter()
-    vectors = value_vectors(model, texts, mentions)
+    extract = FeatureExtractor(model)
+    vectors = extract(texts, spans)[0][model.component][0]  # [mentions, width] at the tap
     labels = sorted(set(types))
-    queries = value_vectors(model, labels, [Mention(i, 0, len(t)) for i, t in enumerate(labels)])
+    queries = extract(labels, [[(0, len(t))] for t in labels])[0][model.component][0]
+    mentions = [(d, s, e) for d, doc in enumerate(spans) for s, e in doc]
     print(
-        f"{len(texts)} documents, {len(mentions)} gold mentions -> value vectors {vectors.shape} "
+        f"{len(texts)} documents, {len(mentions)} gold mentions -> {vectors.shape} "
         f"{vectors.dtype}; {len(labels)} type names -> {queries.shape}; "
         f"{time.perf_counter() - started:.1f}s"
     )
-    # Raw value vectors share a large common component; centring on the corpus mean removes it.
+    # Raw activations share a large common direction; centring on the corpus mean removes it.
     mean = vectors.mean(axis=0)
     unit = l2_normalise(vectors - mean)
     similarity = unit @ unit.T
     np.fill_diagonal(similarity, -np.inf)
     nearest = similarity.argmax(axis=1)
-    print("\nnearest neighbour of each mention (cosine of centred raw value vectors):")
+    print("\nnearest neighbour of each mention (cosine of centred raw vectors, no head):")
     for i, j in enumerate(nearest):
         mark = "ok " if types[i] == types[j] else "-- "
         print(
@@ -83,5 +90,6 @@ def main(argv: list[str]) -> None:
     print("(* = a mention of another type)")
 
 
-def _surface(texts: list[str], m: Mention) -> str:
-    return texts[m.doc][m.start : m.end]
+def _surface(texts: list[str], mention: tuple[int, int, int]) -> str:
+    doc, start, end = mention
+    return texts[doc][start:end]

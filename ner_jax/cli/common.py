@@ -1,0 +1,17 @@
+"""Flags shared by the subcommands that read a labelled corpus with a model."""
+
+from __future__ import annotations
+
+from absl import flags
+
+from ner_jax.models import DEFAULT_MODEL
+
+
+def define_corpus_flags() -> None:
+    """--data (repeatable), --out, --model, --queries, --dtype, --max_tokens."""
+    flags.DEFINE_multi_string("data", None, "labelled file(s), pooled as one corpus", required=True)
+    flags.DEFINE_string("out", None, "output directory", required=True)
+    flags.DEFINE_string("model", DEFAULT_MODEL, "named model, HF checkpoint dir or .gguf file")
+    flags.DEFINE_string("queries", None, "JSON map label -> query words (default: generic rule)")
+    flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "decoder compute dtype")
+    flags.DEFINE_integer("max_tokens", 512, "longer documents are cut (later mentions dropped)")
