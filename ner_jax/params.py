@@ -31,14 +31,58 @@ def abstract_params(config: DecoderConfig, num_blocks: int) -> dict:
 
 
 def hf_name(path: tuple[str, ...]) -> tuple[str, bool]:
-    """Flax path -> (transformers name without prefix, whether the tensor is transposed)."""
+    """Flax path -> (transformers name without prefix, whether the tensor is transposed).
+
+    `layers_3` -> `layers.3`; Dense `kernel` -> `weight` (transposed: Flax keeps [in, out], torch
+    [out, in]); `embedding` and LayerNorm `scale` -> `weight`; other leaves keep their name."""
     *modules, leaf = path
-    modules = [re.sub(r"^layers_(\d+)$", r"layers.\1", m) for m in modules]
-    if leaf == "kernel":  # nn.Dense keeps [in, out]; torch Linear keeps [out, in]
-        return ".".join([*modules, "weight"]), True
-    if leaf == "embedding":
-        return ".".join([*modules, "weight"]), False
-    return ".".join([*modules, leaf]), False
+    modules = [re.sub(r"^(\w+?)_(\d+)$", r"\1.\2", m) for m in modules]
+    leaf, transposed = {"kernel": ("weight", True), "embedding": ("weight", False)}.get(
+        leaf, ("weight" if leaf == "scale" else leaf, False)
+    )
+    return ".".join([*modules, leaf]), transposed
+
+
+def load_checked(
+    abstract: dict,
+    names: Iterable[str],
+    load: Callable[[str], np.ndarray],
+    known: set[str],
+    skip: re.Pattern,
+    prefix: str = "",
+    dtype=jnp.float32,
+    source: str = "checkpoint",
+) -> dict:
+    """Params shaped like `abstract` (from jax.eval_shape) out of transformers-named tensors.
+
+    `known`: every name (without prefix) the checkpoint may hold, besides those `skip` matches
+    (tensors the model never uses); others are an error, and so are missing tensors and shape
+    mismatches, each naming `source` and the tensor. `load(name)` runs only for the tensors
+    `abstract` needs.
+    """
+    names = set(names)
+    bare = {n: n.removeprefix(prefix) for n in names}
+    unknown = sorted(n for n, b in bare.items() if b not in known and not skip.match(b))
+    if unknown:
+        raise CheckpointMismatch(
+            f"{source}: {len(unknown)} tensors that the config does not describe, e.g. "
+            f"{unknown[:5]}"
+        )
+    flat = {}
+    for path, spec in traverse_util.flatten_dict(abstract).items():
+        name, transposed = hf_name(path)
+        full = prefix + name
+        if full not in names:
+            raise CheckpointMismatch(f"{source}: missing tensor {full} (for {'/'.join(path)})")
+        array = np.asarray(load(full))
+        array = array.T if transposed else array
+        if array.shape != spec.shape:
+            raise CheckpointMismatch(
+                f"{source}: tensor {full} has shape {array.shape}"
+                f"{' after transposing' if transposed else ''}, expected {spec.shape}"
+            )
+        flat[path] = jnp.asarray(array, dtype=dtype)
+    return traverse_util.unflatten_dict(flat)
 
 
 def find_prefix(names: Iterable[str], source: str) -> str:
@@ -65,31 +109,8 @@ def params_from_tensors(
     """
     names = set(names)
     prefix = find_prefix(names, source)
-    # Every tensor must belong to the full model (blocks past the tap are checked by name only).
+    # Blocks past the tap are checked by name only: the full model's names, plus extras.
     full_model = traverse_util.flatten_dict(abstract_params(config, config.num_hidden_layers))
-    known = {prefix + hf_name(path)[0] for path in full_model}
-    unknown = sorted(n for n in names - known if not _NOT_NEEDED.match(n.removeprefix(prefix)))
-    if unknown:
-        raise CheckpointMismatch(
-            f"{source}: {len(unknown)} tensors that the {config.architecture} config does not "
-            f"describe, e.g. {unknown[:5]}"
-        )
-    expected = traverse_util.flatten_dict(abstract_params(config, num_blocks))
-    flat = {}
-    for path, spec in expected.items():
-        name, transposed = hf_name(path)
-        full = prefix + name
-        if full not in names:
-            raise CheckpointMismatch(
-                f"{source}: missing tensor {full} (needed for {'/'.join(path)})"
-            )
-        array = np.asarray(load(full))
-        if transposed:
-            array = array.T
-        if array.shape != spec.shape:
-            raise CheckpointMismatch(
-                f"{source}: tensor {full} has shape {array.shape}"
-                f"{' after transposing' if transposed else ''}, expected {spec.shape}"
-            )
-        flat[path] = jnp.asarray(array, dtype=dtype)
-    return traverse_util.unflatten_dict(flat)
+    known = {hf_name(path)[0] for path in full_model}
+    abstract = abstract_params(config, num_blocks)
+    return load_checked(abstract, names, load, known, _NOT_NEEDED, prefix, dtype, source)
