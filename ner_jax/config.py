@@ -107,6 +107,13 @@ class DecoderConfig:
         """Width of a tapped value vector: kv_heads * head_dim."""
         return self.num_key_value_heads * self.head_dim
 
+    def component_width(self, component: str) -> int:
+        """Width of one token's vector of a decoder component (see decoder.COMPONENTS)."""
+        heads = {"q": self.num_attention_heads, "attn": self.num_attention_heads}
+        kv = {"k": self.num_key_value_heads, "v": self.num_key_value_heads}
+        per_head = {**heads, **kv}
+        return per_head[component] * self.head_dim if component in per_head else self.hidden_size
+
     @property
     def scale(self) -> float:
         return self.query_scale if self.query_scale is not None else self.head_dim**-0.5

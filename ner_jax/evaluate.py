@@ -17,7 +17,7 @@ from ner_jax.decoder import COMPONENTS
 from ner_jax.feature_store import extract_to_store
 from ner_jax.features import FeatureExtractor, l2_normalise
 from ner_jax.metrics import best_mention_scores, evaluate_rankings, rank
-from ner_jax.models import DEFAULT_MODEL, load_model
+from ner_jax.models import DEFAULT_MODEL, load_model, resolve_tap
 
 SYSTEMS = ("bm25", "minilm", "minilm_mentions", "raw")
 
@@ -62,10 +62,10 @@ def raw_systems(config: EvaluateConfig, bench: Benchmark) -> dict[str, Callable[
     cosine of activations with type-name queries, no head. One encoder pass for all of them."""
     if "raw" not in config.systems and not config.raw_taps:
         return {}
-    default = load_model(config.model, config.tap_block, config.dtype, config.component)
+    default = resolve_tap(config.model, config.tap_block, config.component)
     taps = {f"raw-{c}{b}": (c, b) for c, b in map(parse_tap, config.raw_taps)}
     if "raw" in config.systems:
-        taps = {"raw": (default.component, default.tap_block), **taps}
+        taps = {"raw": (default.component, default.block), **taps}
     components = tuple(sorted({c for c, _ in taps.values()}))
     blocks = tuple(sorted({b for _, b in taps.values()}))
     model = load_model(config.model, max(blocks), config.dtype)
@@ -77,7 +77,7 @@ def raw_systems(config: EvaluateConfig, bench: Benchmark) -> dict[str, Callable[
     )
     logging.info("mention features in %.0f s", time.perf_counter() - started)
     query_texts = [q.text for q in bench.queries]
-    queries, _ = extractor(query_texts, [[(0, len(t))] for t in query_texts])
+    queries = extractor.embed_queries(query_texts)
 
     def system(component: str, block: int) -> Callable[[], np.ndarray]:
         def scores() -> np.ndarray:

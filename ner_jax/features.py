@@ -161,10 +161,12 @@ class FeatureExtractor:
         )
 
     def widths(self) -> dict[str, int]:
-        c = self.model.config
-        q, kv = c.num_attention_heads * c.head_dim, c.num_key_value_heads * c.head_dim
-        full = {"q": q, "k": kv, "v": kv, "attn": q}
-        return {name: full.get(name, c.hidden_size) for name in self.components}
+        return {name: self.model.config.component_width(name) for name in self.components}
+
+    def embed_queries(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Type descriptions by the same path as mentions: each whole text is one span, read at
+        its last token. {component: [len(blocks), len(texts), width]}."""
+        return self(texts, [[(0, len(t))] for t in texts])[0]
 
     def encode(self, texts: Sequence[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """(token ids cut to max_tokens, offsets) per text, each starting with BOS or the

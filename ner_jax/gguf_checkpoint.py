@@ -41,12 +41,25 @@ _BLOCK = re.compile(r"^blk\.(\d+)\.(\w+)\.(weight|bias)$")
 _GLOBAL = re.compile(r"^(\w+)\.(weight|bias)$")
 
 
+class _PlainReader(gguf.GGUFReader):
+    """GGUFReader on a plain ndarray view of its memmap: slicing an np.memmap runs Python hooks
+    per view, ~8 s for Gemma's 262k tokens against ~2 s on the plain view of the same mapping."""
+
+    @property
+    def data(self):
+        return self._plain
+
+    @data.setter
+    def data(self, value):
+        self._plain = np.asarray(value)
+
+
 def open_gguf(path: Path) -> gguf.GGUFReader:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"GGUF file not found: {path}")
     try:
-        return gguf.GGUFReader(path)
+        return _PlainReader(path)
     except Exception as error:  # the reader raises bare ValueError/struct errors on bad files
         raise ValueError(f"{path}: not a readable GGUF file ({error})") from error
 
@@ -144,9 +157,11 @@ def unpermute_rows(weight: np.ndarray, heads: int) -> np.ndarray:
     )
 
 
-def hf_tensors(reader: gguf.GGUFReader, path: Path) -> Iterator[tuple[str, np.ndarray]]:
-    """(transformers name, float32 array in transformers layout) for every tensor in the file."""
-    config = hf_config(reader, path)
+def hf_tensors(
+    reader: gguf.GGUFReader, config: dict[str, Any], path: Path
+) -> Iterator[tuple[str, np.ndarray]]:
+    """(transformers name, float32 array in transformers layout) for every tensor in the file;
+    `config` is hf_config(reader, path)."""
     arch = reader.fields["general.architecture"].contents()
     for tensor in reader.tensors:
         name = hf_tensor_name(tensor.name, arch, path)
@@ -179,7 +194,11 @@ def convert(gguf_path: Path, out_dir: Path) -> None:
     reader = open_gguf(gguf_path)
     config = hf_config(reader, gguf_path)
     tensors = dict(
-        tqdm(hf_tensors(reader, gguf_path), total=len(reader.tensors), desc="dequantising GGUF")
+        tqdm(
+            hf_tensors(reader, config, gguf_path),
+            total=len(reader.tensors),
+            desc="dequantising GGUF",
+        )
     )
     (out_dir / "config.json").write_text(json.dumps(config, indent=1))
     save_file(tensors, out_dir / "model.safetensors", metadata={"source": str(gguf_path)})

@@ -188,16 +188,34 @@ class LoadedModel:
         )
 
 
-def default_tap_block(name_or_path: str, config: DecoderConfig) -> int:
-    if name_or_path in NAMED_MODELS:
-        return NAMED_MODELS[name_or_path].tap_block
-    block = config.num_hidden_layers // 2
-    logging.warning(
-        "no measured tap block for %s; using the middle block %d (run `ner-jax probe` to choose)",
-        name_or_path,
-        block,
-    )
-    return block
+@dataclasses.dataclass(frozen=True)
+class Tap:
+    """Where a model is read: its config, the block and the component (no weights loaded)."""
+
+    config: DecoderConfig
+    block: int
+    component: str
+
+
+def resolve_tap(
+    name_or_path: str, tap_block: int | None = None, component: str | None = None
+) -> Tap:
+    """The requested tap, or the named model's measured one (else the middle block's values)."""
+    if component is not None and component not in COMPONENTS:
+        raise ValueError(f"unknown component {component!r}; choose from {COMPONENTS}")
+    config = hf_checkpoint.read_config(checkpoint_dir(name_or_path))
+    named = NAMED_MODELS.get(name_or_path)
+    if tap_block is None and named:
+        tap_block = named.tap_block
+    elif tap_block is None:
+        tap_block = config.num_hidden_layers // 2
+        logging.warning(
+            "no measured tap block for %s; using the middle block %d (`ner-jax probe` chooses)",
+            name_or_path,
+            tap_block,
+        )
+    config.check_tap_block(tap_block)
+    return Tap(config, tap_block, component or (named.tap_component if named else "v"))
 
 
 def load_model(
@@ -206,33 +224,21 @@ def load_model(
     dtype: str = "float32",
     component: str | None = None,
 ) -> LoadedModel:
-    """Load a named model, an HF checkpoint directory or a GGUF file, up to `tap_block`.
-
-    `tap_block` and `component` default to the named model's measured tap (else the middle
-    block's value vectors)."""
+    """Load a named model, an HF checkpoint directory or a GGUF file, up to its tap (see
+    resolve_tap for the defaults)."""
     if dtype not in ("float32", "bfloat16"):
         raise ValueError(f"dtype must be float32 or bfloat16, not {dtype!r}")
-    if component is not None and component not in COMPONENTS:
-        raise ValueError(f"unknown component {component!r}; choose from {COMPONENTS}")
+    tap = resolve_tap(name_or_path, tap_block, component)
     directory = checkpoint_dir(name_or_path)
-    config = hf_checkpoint.read_config(directory)
-    if tap_block is None:
-        tap_block = default_tap_block(name_or_path, config)
-    config.check_tap_block(tap_block)
-    _, params = hf_checkpoint.load_params(directory, tap_block + 1, jnp.dtype(dtype))
+    _, params = hf_checkpoint.load_params(directory, tap.block + 1, jnp.dtype(dtype))
     tokenizer_file = directory / "tokenizer.json"
     if not tokenizer_file.is_file():
         raise FileNotFoundError(f"{directory}: no tokenizer.json")
     return LoadedModel(
         name=name_or_path,
-        config=config,
+        config=tap.config,
         params=params,
         tokenizer=Tokenizer.from_file(tokenizer_file),
-        tap_block=tap_block,
-        component=component or _default_component(name_or_path),
+        tap_block=tap.block,
+        component=tap.component,
     )
-
-
-def _default_component(name_or_path: str) -> str:
-    named = NAMED_MODELS.get(name_or_path)
-    return named.tap_component if named else "v"

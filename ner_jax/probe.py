@@ -16,7 +16,7 @@ from ner_jax.evaluate import mention_table
 from ner_jax.feature_store import extract_to_store
 from ner_jax.features import FeatureExtractor, l2_normalise
 from ner_jax.metrics import best_mention_scores, evaluate_rankings, rank
-from ner_jax.models import DEFAULT_MODEL, load_model
+from ner_jax.models import DEFAULT_MODEL, load_model, resolve_tap
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,8 +58,8 @@ def probe(config: ProbeConfig) -> dict:
     """Score every (component, block): raw R-Precision of type-name queries and pair ROC-AUC."""
     words = load_query_words(config.queries) if config.queries else None
     bench = build_benchmark(config.data, words)
-    first = load_model(config.model, None, config.dtype)
-    model = load_model(config.model, first.config.num_hidden_layers - 1, config.dtype)
+    last = resolve_tap(config.model, tap_block=0).config.num_hidden_layers - 1
+    model = load_model(config.model, last, config.dtype)
     blocks = tuple(range(model.tap_block + 1))
     extractor = FeatureExtractor(model, config.components, blocks, config.max_tokens)
     spans, mention_docs, _ = mention_table(bench)
@@ -73,7 +73,7 @@ def probe(config: ProbeConfig) -> dict:
         dtype="float16",  # cosines need no more; halves the store (~10 GB fp32 for CrossNER)
     )
     query_texts = [q.text for q in bench.queries]
-    queries, _ = extractor(query_texts, [[(0, len(t))] for t in query_texts])
+    queries = extractor.embed_queries(query_texts)
     typed = store.kept & ~np.vectorize(is_catch_all)(types)
     a, b = sample_pairs(types[typed], config.pairs, config.seed)
     same = types[typed][a] == types[typed][b]

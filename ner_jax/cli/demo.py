@@ -57,7 +57,7 @@ def main(argv: list[str]) -> None:
     extract = FeatureExtractor(model)
     vectors = extract(texts, spans)[0][model.component][0]  # [mentions, width] at the tap
     labels = sorted(set(types))
-    queries = extract(labels, [[(0, len(t))] for t in labels])[0][model.component][0]
+    queries = extract.embed_queries(labels)[model.component][0]
     mentions = [(d, s, e) for d, doc in enumerate(spans) for s, e in doc]
     print(
         f"{len(texts)} documents, {len(mentions)} gold mentions -> {vectors.shape} "
