@@ -13,24 +13,35 @@ from absl import logging
 
 from ner_jax import atomic, baselines
 from ner_jax.benchmark import Benchmark, build_benchmark, load_query_words
-from ner_jax.decoder import COMPONENTS
-from ner_jax.feature_store import extract_to_store
-from ner_jax.features import FeatureExtractor, l2_normalise
-from ner_jax.metrics import best_mention_scores, evaluate_rankings, rank
+from ner_jax.features import FeatureExtractor
+from ner_jax.head_file import Head, load_head, shipped_head
+from ner_jax.head_inputs import (
+    QUERY_TEMPLATE,
+    InputSpec,
+    corpus_features,
+    parse_tap,
+    query_inputs,
+)
+from ner_jax.metrics import NO_MENTION, best_mention_scores, evaluate_rankings, rank
 from ner_jax.models import DEFAULT_MODEL, load_model, resolve_tap
 
-SYSTEMS = ("bm25", "minilm", "minilm_mentions", "raw")
+SYSTEMS = ("bm25", "minilm", "minilm_mentions", "raw", "head")
 
 
 @dataclasses.dataclass(frozen=True)
 class EvaluateConfig:
     data: tuple[str, ...]
     out: str
-    systems: tuple[str, ...] = ("bm25", "minilm", "raw")
+    systems: tuple[str, ...] = ("bm25", "minilm", "raw", "head")
     model: str = DEFAULT_MODEL
     tap_block: int | None = None  # the `raw` system's block; None: the model's default
     component: str | None = None  # the `raw` system's activation; None: the model's default
     raw_taps: tuple[str, ...] = ()  # extra raw systems, "BLOCK" (value vectors) or "COMP@BLOCK"
+    heads: tuple[str, ...] = ()  # head files, "PATH" (system `head`) or "NAME=PATH" (`head-NAME`)
+    fuse: tuple[str, ...] = ()  # fused pairs of systems, "A+B" (e.g. head+minilm)
+    seen_types: str | None = None  # JSON list of labels seen in training: also score the rest
+    features: str | None = None  # feature store root; None: <out>/features
+    query_template: str = QUERY_TEMPLATE  # raw systems' query text (heads use their own)
     queries: str | None = None  # JSON map label -> query words
     catch_all_queries: bool = False  # also query misc/Other* types (the reference's MultiCoNER)
     minilm: str | None = None  # a MiniLM directory; None: the PyPI package
@@ -47,47 +58,86 @@ def mention_table(bench: Benchmark) -> tuple[list[list[tuple[int, int]]], np.nda
     return spans, docs, texts
 
 
-def parse_tap(tap: str) -> tuple[str, int]:
-    """ "12" or "v@12" -> ("v", 12); "attn@15" -> ("attn", 15)."""
-    component, _, block = tap.rpartition("@")
-    if not block.isdigit() or (component and component not in COMPONENTS):
-        raise ValueError(
-            f"bad tap {tap!r}: expected BLOCK or COMPONENT@BLOCK, COMPONENT in {COMPONENTS}"
-        )
-    return component or "v", int(block)
-
-
-def raw_systems(config: EvaluateConfig, bench: Benchmark) -> dict[str, Callable[[], np.ndarray]]:
-    """`raw` (the model's tap) and `raw-<component><block>` for each extra tap: best-mention
-    cosine of activations with type-name queries, no head. One encoder pass for all of them."""
-    if "raw" not in config.systems and not config.raw_taps:
-        return {}
+def encoder_systems(
+    config: EvaluateConfig, bench: Benchmark
+) -> dict[str, Callable[[], np.ndarray]]:
+    """`raw` (the model's tap), `raw-<component><block>` per extra tap (best-mention cosine of
+    activations with the type names, no head), and one system per head. One encoder pass over
+    the corpus serves all of them (the store in --features is reused across runs)."""
     default = resolve_tap(config.model, config.tap_block, config.component)
     taps = {f"raw-{c}{b}": (c, b) for c, b in map(parse_tap, config.raw_taps)}
     if "raw" in config.systems:
         taps = {"raw": (default.component, default.block), **taps}
-    components = tuple(sorted({c for c, _ in taps.values()}))
-    blocks = tuple(sorted({b for _, b in taps.values()}))
+    heads = {name: load_head(path) for name, path in head_paths(config).items()}
+    if not taps and not heads:
+        return {}
+    for name, head in heads.items():
+        if head.model != config.model:
+            raise ValueError(f"{name} reads {head.model} activations; --model is {config.model}")
+    needed = [*taps.values(), *(t for h in heads.values() for t in h.spec.parsed)]
+    components = tuple(sorted({c for c, _ in needed}))
+    blocks = tuple(sorted({b for _, b in needed}))
     model = load_model(config.model, max(blocks), config.dtype)
     extractor = FeatureExtractor(model, components, blocks, config.max_tokens)
-    spans, mention_docs, _ = mention_table(bench)
     started = time.perf_counter()
-    store = extract_to_store(
-        extractor, [d.text for d in bench.documents], spans, Path(config.out) / "features"
-    )
+    root = Path(config.features) if config.features else Path(config.out) / "features"
+    features = corpus_features(extractor, bench, root)
     logging.info("mention features in %.0f s", time.perf_counter() - started)
     query_texts = [q.text for q in bench.queries]
-    queries = extractor.embed_queries(query_texts)
+    kept, docs = features.kept, features.mention_docs[features.kept]
 
-    def system(component: str, block: int) -> Callable[[], np.ndarray]:
+    def raw(component: str, block: int) -> Callable[[], np.ndarray]:
         def scores() -> np.ndarray:
-            mentions = l2_normalise(store.get(component, block)[store.kept])
-            q = l2_normalise(queries[component][blocks.index(block)])
-            return best_mention_scores(q @ mentions.T, mention_docs[store.kept], len(spans))
+            spec = InputSpec((f"{component}@{block}",))
+            mentions = features.inputs(spec)[kept]
+            queries = query_inputs(extractor, query_texts, spec, config.query_template)
+            return best_mention_scores(queries @ mentions.T, docs, len(bench.documents))
 
         return scores
 
-    return {name: system(*tap) for name, tap in taps.items()}
+    def projected(head: Head) -> Callable[[], np.ndarray]:
+        def scores() -> np.ndarray:
+            mentions = head.project(features.inputs(head.spec)[kept])
+            queries = query_inputs(extractor, query_texts, head.spec, head.query_template)
+            queries = head.project(queries)
+            return best_mention_scores(queries @ mentions.T, docs, len(bench.documents))
+
+        return scores
+
+    systems = {name: raw(*tap) for name, tap in taps.items()}
+    return systems | {name: projected(head) for name, head in heads.items()}
+
+
+def head_paths(config: EvaluateConfig) -> dict[str, str]:
+    """System name -> head file: `head` is the shipped head (or the first --head without a
+    name), `head-NAME` each NAME=PATH."""
+    paths = {}
+    for entry in config.heads:
+        name, _, path = entry.rpartition("=")
+        paths[f"head-{name}" if name else "head"] = path
+    if "head" in config.systems and "head" not in paths:
+        shipped = shipped_head(config.model)
+        if shipped is None:
+            raise ValueError(
+                f"no head ships for {config.model}: pass --head PATH, or leave `head` out of"
+                " --systems"
+            )
+        paths["head"] = str(shipped)
+    return paths
+
+
+def fused(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """[Q, D] mean of two systems' scores, each standardised per query over the documents
+    (documents without a mention take the lowest real score first)."""
+
+    def standard(scores: np.ndarray) -> np.ndarray:
+        real = scores > NO_MENTION
+        low = np.where(real, scores, np.inf).min(axis=1, keepdims=True)
+        scores = np.where(real, scores, np.where(np.isfinite(low), low, 0.0))
+        std = scores.std(axis=1, keepdims=True)
+        return (scores - scores.mean(axis=1, keepdims=True)) / np.where(std > 0, std, 1.0)
+
+    return (standard(first) + standard(second)) / 2
 
 
 def evaluate(config: EvaluateConfig) -> dict:
@@ -118,13 +168,29 @@ def evaluate(config: EvaluateConfig) -> dict:
             systems["minilm_mentions"] = lambda: baselines.mention_string_scores(
                 encoder, mention_texts, mention_docs, len(doc_texts), query_texts
             )
-    systems.update(raw_systems(config, bench))
+    systems.update(encoder_systems(config, bench))
+    for pair in config.fuse:
+        first, _, second = pair.partition("+")
+        if first not in systems or second not in systems:
+            raise ValueError(f"--fuse {pair}: both systems must run; running {sorted(systems)}")
     relevant = [q.relevant for q in bench.queries]
-    results = {}
-    for name, scores_fn in systems.items():
+    seen = set(json.loads(Path(config.seen_types).read_text())) if config.seen_types else None
+    results, scores = {}, {}
+    for name, scores_fn in [*systems.items(), *((p, None) for p in config.fuse)]:
         started = time.perf_counter()
-        rankings = rank(scores_fn(), config.seed)
+        if scores_fn is None:
+            first, _, second = name.partition("+")
+            scores[name] = fused(scores[first], scores[second])
+        else:
+            scores[name] = scores_fn()
+        rankings = rank(scores[name], config.seed)
         results[name] = evaluate_rankings(rankings, relevant)
+        if seen is not None:
+            for part, keep in (("seen", True), ("unseen", False)):
+                picked = [i for i, q in enumerate(bench.queries) if (q.type in seen) == keep]
+                per_query = results[name]["per_query_r_precision"]
+                part_score = np.mean([per_query[i] for i in picked]) if picked else np.nan
+                results[name][f"{part}_r_precision"] = float(part_score)
         results[name]["seconds"] = round(time.perf_counter() - started, 1)
         write_rankings(out / "rankings" / f"{name}.jsonl", bench, rankings)
         logging.info("%s: R-Precision %.3f", name, results[name]["r_precision"])
@@ -160,17 +226,20 @@ def markdown(report: dict) -> str:
     """The report as Markdown: one table of systems, one of R-Precision per query."""
     systems = report["systems"]
     corpus = report["corpus"]
+    split = all("unseen_r_precision" in r for r in systems.values()) and systems
+    extra = " unseen types | seen types |" if split else ""
     lines = [
         f"Corpus: {', '.join(report['config']['data'])}: {corpus['documents']} documents, "
         f"{corpus['mentions']} gold mentions, {len(corpus['queries'])} queries.",
         "",
-        "| system | R-Precision | P@10 | seconds |",
-        "|---|---|---|---|",
+        f"| system | R-Precision |{extra} P@10 | seconds |",
+        "|---|---|---|---|" + ("---|---|" if split else ""),
     ]
-    lines += [
-        f"| {n} | {r['r_precision']:.3f} | {r['p_at_10']:.3f} | {r['seconds']} |"
-        for n, r in systems.items()
-    ]
+    for n, r in systems.items():
+        cells = f" {r['unseen_r_precision']:.3f} | {r['seen_r_precision']:.3f} |" if split else ""
+        lines.append(
+            f"| {n} | {r['r_precision']:.3f} |{cells} {r['p_at_10']:.3f} | {r['seconds']} |"
+        )
     lines += [
         "",
         "| type | query | R | " + " | ".join(systems) + " |",

@@ -19,28 +19,24 @@ from ner_jax.features import FeatureExtractor
 FORMAT = 2
 
 
-def fingerprint(extractor: FeatureExtractor, texts, spans) -> str:
-    """Identifies what a store holds: model, tap, blocks, components, limits and the corpus."""
+def corpus_key(extractor: FeatureExtractor, texts, spans) -> str:
+    """Identifies the rows of a store: model, dtype, limits and the corpus (not the taps)."""
     h = hashlib.sha256()
     m = extractor.model
     h.update(
         json.dumps(
-            [
-                FORMAT,
-                m.name,
-                m.tap_block,
-                m.dtype,
-                list(extractor.blocks),
-                list(extractor.components),
-                extractor.max_tokens,
-                m.config.to_dict(),
-            ],
-            sort_keys=True,
+            [FORMAT, m.name, m.dtype, extractor.max_tokens, m.config.to_dict()], sort_keys=True
         ).encode()
     )
     for text, doc_spans in zip(texts, spans, strict=True):
         h.update(json.dumps([text, [list(s) for s in doc_spans]]).encode())
     return h.hexdigest()
+
+
+def fingerprint(extractor: FeatureExtractor, texts, spans) -> str:
+    """Identifies what a store holds: the corpus key plus blocks and components."""
+    taps = json.dumps([list(extractor.blocks), list(extractor.components)])
+    return hashlib.sha256((corpus_key(extractor, texts, spans) + taps).encode()).hexdigest()
 
 
 class FeatureStore:
@@ -53,6 +49,11 @@ class FeatureStore:
             raise FileNotFoundError(f"{self.directory}: not a finished feature store (no meta)")
         self.meta = json.loads(meta_path.read_text())
         self.kept = np.load(self.directory / "kept.npy")
+
+    def holds(self, components: Sequence[str], blocks: Sequence[int]) -> bool:
+        return set(components) <= set(self.meta["components"]) and set(blocks) <= set(
+            self.meta["blocks"]
+        )
 
     def get(self, component: str, block: int) -> np.ndarray:
         if component not in self.meta["components"] or block not in self.meta["blocks"]:
@@ -103,10 +104,31 @@ def extract_to_store(
         out, kept = extractor(texts[chunk], spans[chunk], bar)
         atomic.save_npz(done[i], kept=kept, **{n: v.astype(dtype) for n, v in out.items()})
     bar.close()
-    return _merge(extractor, done, directory, key)
+    return _merge(extractor, done, directory, key, corpus_key(extractor, texts, spans))
 
 
-def _merge(extractor: FeatureExtractor, shards: list[Path], directory: Path, key: str):
+def cached_store(
+    extractor: FeatureExtractor,
+    texts: Sequence[str],
+    spans: Sequence[Sequence[tuple[int, int]]],
+    root: Path,
+    progress: bool = True,
+) -> FeatureStore:
+    """A store under `root` for this corpus holding at least the extractor's taps: an existing
+    one (of any superset of taps) if there is one, else a new one extracted into `root`."""
+    root = Path(root)
+    key = corpus_key(extractor, texts, spans)
+    for meta in sorted(root.glob("*/meta.json")):
+        store = FeatureStore(meta.parent)
+        if store.meta.get("corpus_key") == key and store.holds(
+            extractor.components, extractor.blocks
+        ):
+            return store
+    taps = "-".join(extractor.components) + "@" + "-".join(map(str, extractor.blocks))
+    return extract_to_store(extractor, texts, spans, root / f"{key[:12]}-{taps}", progress=progress)
+
+
+def _merge(extractor: FeatureExtractor, shards: list[Path], directory: Path, key: str, corpus: str):
     parts = [np.load(path) for path in shards]
     kept = np.concatenate([p["kept"] for p in parts]) if parts else np.zeros(0, bool)
     for name, width in extractor.widths().items():
@@ -124,6 +146,7 @@ def _merge(extractor: FeatureExtractor, shards: list[Path], directory: Path, key
         )
     meta = {
         "fingerprint": key,
+        "corpus_key": corpus,
         "model": extractor.model.name,
         "tap_block": extractor.model.tap_block,
         "dtype": extractor.model.dtype,

@@ -12,17 +12,29 @@ import jax.numpy as jnp
 
 
 class ProjectionHead(nn.Module):
-    """The paper's head: Linear(in, hidden) -> SiLU -> Dropout -> Linear(hidden, out)."""
+    """The paper's head: Linear(in, hidden) -> SiLU -> Dropout -> Linear(hidden, out).
+
+    With `skip` > 0 the output is [sqrt(skip) * unit(x), sqrt(1 - skip) * unit(head(x))]: a
+    unit vector whose cosines are skip * (input cosine) + (1 - skip) * (head cosine). The input
+    geometry carries type distinctions the training types never taught (unseen types); the
+    head adds what training did teach.
+    """
 
     hidden: int = 500
     out: int = 500
     dropout: float = 0.1
+    skip: float = 0.0
 
     @nn.compact
     def __call__(self, x, train: bool = False):
-        x = nn.Dense(self.hidden, name="fc1")(x)
-        x = nn.Dropout(self.dropout, deterministic=not train)(nn.silu(x))
-        return nn.Dense(self.out, name="fc2")(x)
+        h = nn.Dense(self.hidden, name="fc1")(x)
+        h = nn.Dropout(self.dropout, deterministic=not train)(nn.silu(h))
+        h = nn.Dense(self.out, name="fc2")(h)
+        if not self.skip:
+            return h
+        return jnp.concatenate(
+            [jnp.sqrt(self.skip) * unit(x), jnp.sqrt(1.0 - self.skip) * unit(h)], axis=-1
+        )
 
 
 def unit(x, eps: float = 1e-12):

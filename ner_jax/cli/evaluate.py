@@ -7,6 +7,7 @@ from absl import flags
 from ner_jax.cli.common import define_corpus_flags
 from ner_jax.decoder import COMPONENTS
 from ner_jax.evaluate import SYSTEMS, EvaluateConfig, evaluate
+from ner_jax.head_inputs import QUERY_TEMPLATE
 
 FLAGS = flags.FLAGS
 
@@ -16,7 +17,14 @@ def define_flags() -> None:
     flags.DEFINE_integer("tap_block", None, "block of the `raw` system (default: the model's)")
     flags.DEFINE_enum("component", None, list(COMPONENTS), "activation of `raw` (default: model's)")
     flags.DEFINE_list("raw_taps", [], "extra raw systems: BLOCK (value vectors) or COMPONENT@BLOCK")
-    flags.DEFINE_list("systems", ["bm25", "minilm", "raw"], f"any of {', '.join(SYSTEMS)}")
+    flags.DEFINE_list("systems", ["bm25", "minilm", "raw", "head"], f"any of {', '.join(SYSTEMS)}")
+    flags.DEFINE_multi_string(
+        "head", [], "head file for system `head` (PATH) or `head-NAME` (NAME=PATH); repeatable"
+    )
+    flags.DEFINE_list("fuse", [], "fused system pairs A+B, e.g. head+minilm")
+    flags.DEFINE_string("seen_types", None, "JSON list of labels seen in training: score the rest")
+    flags.DEFINE_string("features", None, "feature store root to reuse (default: <out>/features)")
+    flags.DEFINE_string("query_template", QUERY_TEMPLATE, "raw systems' query text, {} = words")
     flags.DEFINE_bool("catch_all_queries", False, "also query catch-all types (misc, Other*)")
     flags.DEFINE_string("minilm", None, "MiniLM directory (default: the PyPI package)")
     flags.DEFINE_integer("seed", 0, "seed of the tie-breaking shuffle")
@@ -32,6 +40,11 @@ def main(argv: list[str]) -> None:
         tap_block=FLAGS.tap_block,
         component=FLAGS.component,
         raw_taps=tuple(FLAGS.raw_taps),
+        heads=tuple(FLAGS.head),
+        fuse=tuple(FLAGS.fuse),
+        seen_types=FLAGS.seen_types,
+        features=FLAGS.features,
+        query_template=FLAGS.query_template,
         queries=FLAGS.queries,
         catch_all_queries=FLAGS.catch_all_queries,
         minilm=FLAGS.minilm,

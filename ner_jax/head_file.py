@@ -1,0 +1,94 @@
+"""A trained head on disk: weights (safetensors) beside a JSON record of how it was made."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+from ner_jax import atomic
+from ner_jax.head import ProjectionHead, unit
+from ner_jax.head_inputs import QUERY_TEMPLATE, InputSpec
+
+SHIPPED = Path(__file__).parent / "heads"  # heads that ship with the package, one per model
+
+
+@dataclasses.dataclass
+class Head:
+    """A head with what it reads (model, spec) and its record (data, config, metrics)."""
+
+    model: str
+    spec: InputSpec
+    module: ProjectionHead
+    params: dict
+    record: dict
+
+    @property
+    def query_template(self) -> str:
+        return self.record.get("query_template", QUERY_TEMPLATE)
+
+    def project(self, inputs: np.ndarray) -> np.ndarray:
+        """[N, in] head inputs -> [N, out] unit vectors (no dropout)."""
+        return np.asarray(_apply(self.module, self.params, jnp.asarray(inputs, jnp.float32)))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _apply(module: ProjectionHead, params, inputs):
+    return unit(module.apply({"params": params}, inputs))
+
+
+def weights_path(path: str | Path) -> Path:
+    """A head is named by its .safetensors file or by a directory holding head.safetensors."""
+    path = Path(path)
+    return path / "head.safetensors" if path.suffix != ".safetensors" else path
+
+
+def save_head(path: str | Path, params: dict, record: dict) -> Path:
+    """Write weights and record atomically; `record` must hold model, taps, sentence_end,
+    hidden, out and dropout."""
+    weights = weights_path(path)
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    flat = {
+        f"{layer}.{name}": np.asarray(value, np.float32)
+        for layer, tensors in params.items()
+        for name, value in tensors.items()
+    }
+    atomic.write_with(weights, lambda tmp: save_file(flat, str(tmp)), suffix=".safetensors")
+    atomic.write_text(weights.with_suffix(".json"), json.dumps(record, indent=1) + "\n")
+    return weights
+
+
+def load_head(path: str | Path) -> Head:
+    """Read a head written by save_head; errors name the file and what is missing."""
+    weights = weights_path(path)
+    record_path = weights.with_suffix(".json")
+    for needed in (weights, record_path):
+        if not needed.is_file():
+            raise FileNotFoundError(f"head file not found: {needed}")
+    record = json.loads(record_path.read_text())
+    missing = {"model", "taps", "sentence_end", "hidden", "out", "dropout"} - set(record)
+    if missing:
+        raise ValueError(f"{record_path}: record lacks {sorted(missing)}")
+    params: dict = {}
+    for name, value in load_file(str(weights)).items():
+        layer, _, tensor = name.partition(".")
+        params.setdefault(layer, {})[tensor] = jnp.asarray(value)
+    if set(params) != {"fc1", "fc2"}:
+        raise ValueError(f"{weights}: expected layers fc1 and fc2, found {sorted(params)}")
+    module = ProjectionHead(
+        record["hidden"], record["out"], record["dropout"], record.get("skip", 0.0)
+    )
+    spec = InputSpec(tuple(record["taps"]), record["sentence_end"])
+    return Head(record["model"], spec, module, params, record)
+
+
+def shipped_head(model: str) -> Path | None:
+    """The head shipped for a named model, if there is one."""
+    path = SHIPPED / f"{model}.safetensors"
+    return path if path.is_file() else None

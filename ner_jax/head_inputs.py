@@ -1,0 +1,134 @@
+"""What a projection head reads: tapped activations at a mention, optionally with its sentence end.
+
+A decoder sees only the left context of a mention's last token. The last token of the sentence
+has read the whole sentence, so `sentence_end` appends its activations to each mention's. Every
+tap is L2-normalised before concatenation (blocks differ in scale by orders of magnitude). A type
+description is embedded as its own sentence, so its end part repeats its mention part.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ner_jax.benchmark import Benchmark
+from ner_jax.decoder import COMPONENTS
+from ner_jax.feature_store import FeatureStore, cached_store
+from ner_jax.features import QUERY_TEMPLATE, FeatureExtractor, l2_normalise
+
+
+def parse_tap(tap: str) -> tuple[str, int]:
+    """ "12" or "v@12" -> ("v", 12); "attn@15" -> ("attn", 15)."""
+    component, _, block = tap.rpartition("@")
+    if not block.isdigit() or (component and component not in COMPONENTS):
+        raise ValueError(
+            f"bad tap {tap!r}: expected BLOCK or COMPONENT@BLOCK, COMPONENT in {COMPONENTS}"
+        )
+    return component or "v", int(block)
+
+
+@dataclasses.dataclass(frozen=True)
+class InputSpec:
+    """Taps ("COMPONENT@BLOCK") concatenated per mention, and whether to add the sentence end."""
+
+    taps: tuple[str, ...]
+    sentence_end: bool = False
+
+    def __post_init__(self):
+        if not self.taps:
+            raise ValueError("InputSpec needs at least one tap")
+        for tap in self.taps:
+            parse_tap(tap)
+
+    @property
+    def parsed(self) -> list[tuple[str, int]]:
+        return [parse_tap(t) for t in self.taps]
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        return tuple(sorted({c for c, _ in self.parsed}))
+
+    @property
+    def blocks(self) -> tuple[int, ...]:
+        return tuple(sorted({b for _, b in self.parsed}))
+
+    def width(self, config) -> int:
+        width = sum(config.component_width(c) for c, _ in self.parsed)
+        return width * (2 if self.sentence_end else 1)
+
+    def combine(self, get_mention, get_end) -> np.ndarray:
+        """Concatenate unit-normalised taps; get_*(component, block) -> [N, width] arrays."""
+        parts = [l2_normalise(get_mention(c, b)) for c, b in self.parsed]
+        if self.sentence_end:
+            parts += [l2_normalise(get_end(c, b)) for c, b in self.parsed]
+        return np.concatenate(parts, axis=-1)
+
+
+@dataclasses.dataclass
+class CorpusFeatures:
+    """A benchmark's mentions (in document order) and sentence ends, in one feature store."""
+
+    bench: Benchmark
+    store: FeatureStore
+    mention_rows: np.ndarray  # [M] store row of each mention
+    end_rows: np.ndarray  # [D] store row of each document's last token
+    mention_docs: np.ndarray  # [M] document index of each mention
+    mention_types: list[str]  # [M] label of each mention
+
+    @property
+    def kept(self) -> np.ndarray:
+        """[M] mentions with features (not cut off by max_tokens)."""
+        return self.store.kept[self.mention_rows]
+
+    def inputs(self, spec: InputSpec) -> np.ndarray:
+        """[M, spec.width] head inputs (rows of mentions that were not kept are zero)."""
+        ends = self.end_rows[self.mention_docs]
+        inputs = spec.combine(
+            lambda c, b: self.store.get(c, b)[self.mention_rows],
+            lambda c, b: self.store.get(c, b)[ends],
+        )
+        return inputs * self.kept[:, None]
+
+
+def corpus_features(
+    extractor: FeatureExtractor, bench: Benchmark, root: Path, progress: bool = True
+) -> CorpusFeatures:
+    """Extract (or reuse from `root`) features at every gold mention and every sentence end."""
+    spans, mention_rows, end_rows, docs, types = [], [], [], [], []
+    for d, document in enumerate(bench.documents):
+        first = sum(map(len, spans))
+        mention_rows += range(first, first + len(document.spans))
+        end_rows.append(first + len(document.spans))
+        docs += [d] * len(document.spans)
+        types += [s.type for s in document.spans]
+        spans.append([(s.start, s.end) for s in document.spans] + [(0, len(document.text))])
+    texts = [d.text for d in bench.documents]
+    store = cached_store(extractor, texts, spans, root, progress)
+    return CorpusFeatures(
+        bench,
+        store,
+        np.array(mention_rows, np.int64),
+        np.array(end_rows, np.int64),
+        np.array(docs, np.int64),
+        types,
+    )
+
+
+def query_inputs(
+    extractor: FeatureExtractor,
+    texts: Sequence[str],
+    spec: InputSpec,
+    template: str = QUERY_TEMPLATE,
+) -> np.ndarray:
+    """[Q, spec.width] head inputs of type descriptions (each text is its own sentence),
+    each written into `template` first."""
+    found = extractor.embed_queries(texts, template)
+    blocks = list(extractor.blocks)
+
+    def get(component: str, block: int) -> np.ndarray:
+        return found[component][blocks.index(block)]
+
+    return spec.combine(get, get)
