@@ -117,6 +117,28 @@ def corpus_features(
     )
 
 
+def mention_inputs(
+    extractor: FeatureExtractor,
+    texts: Sequence[str],
+    spans: Sequence[Sequence[tuple[int, int]]],
+    spec: InputSpec,
+) -> tuple[np.ndarray, np.ndarray]:
+    """In memory, for small corpora: ([M, spec.width] head inputs, [M] kept) of the spans in
+    document order (each text's end read as its sentence end)."""
+    with_ends = [[*s, (0, len(t))] for t, s in zip(texts, spans, strict=True)]
+    found, kept = extractor(texts, with_ends)
+    blocks = list(extractor.blocks)
+    starts = np.cumsum([0] + [len(s) for s in with_ends])
+    rows = np.array([starts[d] + i for d, s in enumerate(spans) for i in range(len(s))], int)
+    ends = np.array([starts[d] + len(s) for d, s in enumerate(spans) for _ in s], int)
+
+    def get(rows):
+        return lambda c, b: found[c][blocks.index(b)][rows]
+
+    kept = kept[rows] & (kept[ends] if spec.sentence_end else True)
+    return spec.combine(get(rows), get(ends)), kept
+
+
 def query_inputs(
     extractor: FeatureExtractor,
     texts: Sequence[str],

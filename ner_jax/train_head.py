@@ -27,6 +27,7 @@ class TrainConfig:
     corpora: tuple[Corpus, ...]
     train: tuple[str, ...]
     select: tuple[str, ...]
+    name: str = ""  # the named configuration, recorded with the head
     model: str = DEFAULT_MODEL
     taps: tuple[str, ...] = ()  # "COMPONENT@BLOCK"; empty: the model's default tap
     sentence_end: bool = False
@@ -71,6 +72,7 @@ def train_head(
     if int(state["step"]) < config.optim.steps:
         return None
     record = {
+        "variant": config.name,
         "model": config.model,
         "taps": list(spec.taps),
         "sentence_end": spec.sentence_end,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging as std_logging
 import time
 from pathlib import Path
 
@@ -53,6 +54,13 @@ class OptimConfig:
     def __post_init__(self):
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, not {self.loss!r}")
+
+
+class QuietOrbax(std_logging.Filter):
+    """Orbax logs about a dozen INFO lines per checkpoint save; keep its warnings and errors."""
+
+    def filter(self, record: std_logging.LogRecord) -> bool:
+        return record.levelno >= std_logging.WARNING or "orbax" not in record.pathname
 
 
 def sample_batch(mentions: MentionSet, optim: OptimConfig, step: int) -> dict[str, np.ndarray]:
@@ -168,6 +176,9 @@ def train(
     `stop_after` ends early as a preempted job would (after saving). Returns the final state
     (host arrays) with the best parameters."""
     workdir = Path(workdir)
+    quiet = logging.get_absl_logger()
+    if not any(isinstance(f, QuietOrbax) for f in quiet.filters):
+        quiet.addFilter(QuietOrbax())
     module = ProjectionHead(optim.hidden, optim.out, optim.dropout, optim.skip)
     mesh = Mesh(np.array(jax.devices()), ("data",))
     step_fn, tx = make_train_step(module, optim, mesh)

@@ -74,7 +74,16 @@ def test_mention_vectors_do_not_depend_on_batch_mates(tiny_model):
 
 @pytest.mark.real_weights
 def test_demo_runs_end_to_end():
-    result = run_cli("demo", "--model", "smollm2-135m", timeout=900)
+    """The README's first command: the default model with the shipped head."""
+    result = run_cli("demo", timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "36 gold mentions -> (36, 192)" in result.stdout
-    assert "same type as nearest neighbour" in result.stdout
+    assert "head: shipped head" in result.stdout
+    assert "36 gold mentions -> (36, 500) float32" in result.stdout
+    assert "R-Precision over the 8 type names" in result.stdout
+
+
+@pytest.mark.real_weights
+def test_demo_without_a_head_reads_raw_activations():
+    result = run_cli("demo", "--model", "smollm2-135m", "--tap_block", "22", timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "head: none" in result.stdout and "36 gold mentions -> (36, 192)" in result.stdout

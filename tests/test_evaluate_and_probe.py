@@ -259,3 +259,22 @@ def test_probe_command_line(setup, tmp_path):
     assert "best: " in result.stdout and (tmp_path / "probe.png").is_file()
     table = json.loads((tmp_path / "probe.json").read_text())["table"]
     assert sorted(table) == ["resid_out", "v"]
+
+
+def test_in_memory_head_inputs_equal_the_feature_store_path(setup, tmp_path):
+    """`mention_inputs` (demo, small corpora) and `corpus_features` (benchmarks) agree."""
+    from ner_jax.benchmark import build_benchmark
+    from ner_jax.features import FeatureExtractor
+    from ner_jax.head_inputs import InputSpec, corpus_features, mention_inputs
+    from ner_jax.models import load_model
+
+    root, model = setup
+    spec = InputSpec(("v@1", "attn@2"), sentence_end=True)
+    extractor = FeatureExtractor(load_model(model, 2), spec.components, spec.blocks)
+    bench = build_benchmark([str(root / "a.txt"), str(root / "b.txt")])
+    stored = corpus_features(extractor, bench, tmp_path, progress=False)
+    texts = [d.text for d in bench.documents]
+    spans = [[(s.start, s.end) for s in d.spans] for d in bench.documents]
+    inputs, kept = mention_inputs(extractor, texts, spans, spec)
+    assert kept.all() and inputs.shape == (11, spec.width(extractor.model.config))
+    np.testing.assert_allclose(inputs, stored.inputs(spec), rtol=1e-6, atol=1e-6)

@@ -53,10 +53,14 @@ def protocol(name: str, data: str) -> TrainConfig:
         return TrainConfig(
             (crossner(data),), crossner_split(data, "train", "test"), crossner_split(data, "dev")
         )
-    if name == "all":  # every training split; dev splits select; CrossNER test is never seen
+    if name == "all":  # the training files of both protocols; both selection sets select
         return TrainConfig(
             (multiconer(data), crossner(data)),
-            (f"{mc}/en-train90.conll", f"{mc}/en-train10.conll", *crossner_split(data, "train")),
+            (
+                f"{mc}/en-train90.conll",
+                f"{mc}/en-train10.conll",
+                *crossner_split(data, "train", "test"),
+            ),
             (f"{mc}/en-dev.conll", *crossner_split(data, "dev")),
         )
     raise ValueError(f"unknown protocol {name!r}")
@@ -79,6 +83,9 @@ VARIANTS = {
     "nce_tap_early": (("tap", "early"), False, INFO_NCE),  # two depths
     "nce_tap_end": (("tap",), True, INFO_NCE),  # + the sentence end (right context)
     "nce_tap_early_end": (("tap", "early"), True, INFO_NCE),
+    # Half of each cosine from the input geometry (ProjectionHead.skip): keeps what the raw
+    # tap knows of types that training never showed.
+    "nce_tap_early_end_skip": (("tap", "early"), True, dataclasses.replace(INFO_NCE, skip=0.5)),
 }
 DEFAULT_VARIANT = "nce_tap_early_end"
 
@@ -90,7 +97,7 @@ def get_config(name: str, data: str, model: str = "gemma3-270m") -> TrainConfig:
             hidden=16, out=8, steps=2, eval_every=1, types_per_batch=2, mentions_per_type=4
         )
         corpus = Corpus(crossner_split(data, "train", "dev")[:2], f"{data}/queries/crossner.json")
-        return TrainConfig((corpus,), corpus.files[:1], corpus.files[1:], model, optim=optim)
+        return TrainConfig((corpus,), corpus.files[:1], corpus.files[1:], name, model, optim=optim)
     which, _, variant = ("all", "", DEFAULT_VARIANT) if name == "shipped" else name.partition("_")
     if variant not in VARIANTS or which not in ("a", "b", "all"):
         raise ValueError(
@@ -101,5 +108,10 @@ def get_config(name: str, data: str, model: str = "gemma3-270m") -> TrainConfig:
     roles, sentence_end, optim = VARIANTS[variant]
     taps = tuple(MODEL_TAPS[model][role] for role in roles)
     return dataclasses.replace(
-        protocol(which, data), model=model, taps=taps, sentence_end=sentence_end, optim=optim
+        protocol(which, data),
+        name=name,
+        model=model,
+        taps=taps,
+        sentence_end=sentence_end,
+        optim=optim,
     )

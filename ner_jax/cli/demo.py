@@ -9,8 +9,11 @@ from importlib import resources
 import numpy as np
 from absl import flags
 
-from ner_jax.decoder import COMPONENT_NAMES, COMPONENTS
-from ner_jax.features import FeatureExtractor, l2_normalise
+from ner_jax.decoder import COMPONENTS
+from ner_jax.features import QUERY_TEMPLATE, FeatureExtractor, l2_normalise
+from ner_jax.head_file import load_head, shipped_head
+from ner_jax.head_inputs import InputSpec, mention_inputs, query_inputs
+from ner_jax.metrics import best_mention_scores
 from ner_jax.models import DEFAULT_MODEL, load_model
 
 FLAGS = flags.FLAGS
@@ -21,6 +24,12 @@ def define_flags() -> None:
     flags.DEFINE_integer("tap_block", None, "block read (default: the model's measured tap)")
     flags.DEFINE_enum("component", None, list(COMPONENTS), "activation read (default: model's)")
     flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "compute dtype")
+    flags.DEFINE_string(
+        "head",
+        None,
+        "head file (default: the head shipped for the model; none"
+        " when --tap_block or --component is set)",
+    )
 
 
 def demo_corpus() -> tuple[list[str], list[list[tuple[int, int]]], list[str]]:
@@ -44,52 +53,75 @@ def main(argv: list[str]) -> None:
     del argv
     started = time.perf_counter()
     model = load_model(FLAGS.model, FLAGS.tap_block, FLAGS.dtype, FLAGS.component)
-    what = COMPONENT_NAMES[model.component]
     c = model.config
+    head = load_head(FLAGS.head) if FLAGS.head else None
+    if head is None and FLAGS.tap_block is None and FLAGS.component is None:
+        shipped = shipped_head(model.name)
+        head = load_head(shipped) if shipped else None
+    tap = f"{model.component}@{model.tap_block}"
+    spec = head.spec if head else InputSpec((tap,))
+    if head and head.model != model.name:
+        raise ValueError(f"--head reads {head.model} activations; --model is {model.name}")
+    reads = ", ".join(spec.taps) + (" + sentence end" if spec.sentence_end else "")
     print(
         f"model {model.name}: {c.architecture}, {c.num_hidden_layers} blocks, d={c.hidden_size}, "
-        f"{c.num_key_value_heads} kv heads x {c.head_dim}; reading {what} of block "
-        f"{model.tap_block} "
-        f"(blocks after it never run); loaded in {time.perf_counter() - started:.1f}s"
-    )
-    texts, spans, types = demo_corpus()
-    started = time.perf_counter()
-    extract = FeatureExtractor(model)
-    vectors = extract(texts, spans)[0][model.component][0]  # [mentions, width] at the tap
-    labels = sorted(set(types))
-    queries = extract.embed_queries(labels)[model.component][0]
-    mentions = [(d, s, e) for d, doc in enumerate(spans) for s, e in doc]
-    print(
-        f"{len(texts)} documents, {len(mentions)} gold mentions -> {vectors.shape} "
-        f"{vectors.dtype}; {len(labels)} type names -> {queries.shape}; "
+        f"{c.num_key_value_heads} kv heads x {c.head_dim}; reading {reads} "
+        f"(blocks after {max(spec.blocks)} never run); loaded in "
         f"{time.perf_counter() - started:.1f}s"
     )
-    # Raw activations share a large common direction; centring on the corpus mean removes it.
-    mean = vectors.mean(axis=0)
-    unit = l2_normalise(vectors - mean)
+    print(f"head: {describe(head)}")
+    texts, spans, types = demo_corpus()
+    started = time.perf_counter()
+    extractor = FeatureExtractor(model, spec.components, spec.blocks)
+    inputs, _ = mention_inputs(extractor, texts, spans, spec)
+    labels = sorted(set(types))
+    template = head.query_template if head else QUERY_TEMPLATE
+    queries = query_inputs(extractor, labels, spec, template)
+    if head:
+        inputs, queries = head.project(inputs), head.project(queries)
+    mentions = [(d, s, e) for d, doc in enumerate(spans) for s, e in doc]
+    print(
+        f"{len(texts)} documents, {len(mentions)} gold mentions -> {inputs.shape} "
+        f"{inputs.dtype}; {len(labels)} type names -> {queries.shape}; "
+        f"{time.perf_counter() - started:.1f}s"
+    )
+    unit = l2_normalise(inputs)
     similarity = unit @ unit.T
     np.fill_diagonal(similarity, -np.inf)
     nearest = similarity.argmax(axis=1)
-    print("\nnearest neighbour of each mention (cosine of centred raw vectors, no head):")
-    for i, j in enumerate(nearest):
-        mark = "ok " if types[i] == types[j] else "-- "
-        print(
-            f"  {mark}{_surface(texts, mentions[i]):18s} [{types[i]}] -> "
-            f"{_surface(texts, mentions[j])} [{types[j]}]"
-        )
     same = np.mean([types[i] == types[j] for i, j in enumerate(nearest)])
     print(f"same type as nearest neighbour: {same:.0%} of {len(mentions)} mentions")
-    scores = l2_normalise(queries - mean) @ unit.T
-    print("\ntype name as query (no head yet: the head issue trains one), top 3 mentions:")
+    docs = np.array([d for d, _, _ in mentions])
+    scores = l2_normalise(queries) @ unit.T  # [types, mentions]
+    print("\ntype name as query: top 3 documents (best mention in [brackets], * = wrong type)")
+    hits = []
     for label, row in zip(labels, scores, strict=True):
-        top = np.argsort(-row)[:3]
-        hits = ", ".join(
-            f"{_surface(texts, mentions[i])}{'' if types[i] == label else '*'}" for i in top
-        )
-        print(f"  {label:22s} {hits}")
-    print("(* = a mention of another type)")
+        best = best_mention_scores(row[None], docs, len(texts))[0]
+        relevant = {d for (d, _, _), t in zip(mentions, types, strict=True) if t == label}
+        ranking = np.argsort(-best, kind="stable")
+        hits.append(np.mean([d in relevant for d in ranking[: len(relevant)]]))
+        print(f"  {label}")
+        for d in ranking[:3]:
+            i = max(np.flatnonzero(docs == d), key=lambda m: row[m])
+            mark = " " if types[i] == label else "*"
+            print(f"   {mark}{best[d]:.2f}  {_highlight(texts, mentions[i])}")
+    print(f"R-Precision over the {len(labels)} type names: {np.mean(hits):.2f}")
 
 
-def _surface(texts: list[str], mention: tuple[int, int, int]) -> str:
+def describe(head) -> str:
+    if head is None:
+        return "none (raw activations, cosine)"
+    data = head.record.get("data", {}).get("train", {})
+    score = head.record.get("metrics", {}).get("select_r_precision")
+    trained = (
+        f", trained on {data['mentions']:,} mentions of {len(data['types'])} types" if data else ""
+    )
+    selected = f", selection R-Precision {score:.3f}" if score is not None else ""
+    size = f"{head.params['fc1']['kernel'].shape[0]}->{head.module.hidden}->{head.module.out}"
+    return f"{head.record.get('variant', 'trained')} head {size}{trained}{selected}"
+
+
+def _highlight(texts: list[str], mention: tuple[int, int, int]) -> str:
     doc, start, end = mention
-    return texts[doc][start:end]
+    text = texts[doc]
+    return f"{text[:start]}[{text[start:end]}]{text[end:]}"
