@@ -77,12 +77,9 @@ def main(argv: list[str]) -> None:
             train_head(config, workdir)
         heads.append(f"{variant}={workdir / 'head.safetensors'}")
     seen = f"{data}/queries/crossner_seen.json" if FLAGS.protocol == "a" else None
-    best = f"head-{configs.DEFAULT_VARIANT}"
-    fuse = (
-        (f"{best}+minilm",)
-        if any(h.startswith(configs.DEFAULT_VARIANT + "=") for h in heads)
-        else ()
-    )
+    # Fusions with the sentence-level baseline and with the raw tap, each a named system.
+    trained = [f"head-{v}" for v in trainings if not configs.RAW_MIX.get(v)]
+    fuse = tuple(f"{a}+{b}" for a in trained + ["raw"] for b in ("minilm", "raw") if a != b)
     report = evaluate(
         EvaluateConfig(
             data=corpus.files,

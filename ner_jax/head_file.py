@@ -13,6 +13,7 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from ner_jax import atomic
+from ner_jax.features import l2_normalise
 from ner_jax.head import ProjectionHead, unit
 from ner_jax.head_inputs import QUERY_TEMPLATE, InputSpec
 
@@ -33,9 +34,22 @@ class Head:
     def query_template(self) -> str:
         return self.record.get("query_template", QUERY_TEMPLATE)
 
+    @property
+    def raw_mix(self) -> float:
+        return float(self.record.get("raw_mix", 0.0))
+
     def project(self, inputs: np.ndarray) -> np.ndarray:
-        """[N, in] head inputs -> [N, out] unit vectors (no dropout)."""
-        return np.asarray(_apply(self.module, self.params, jnp.asarray(inputs, jnp.float32)))
+        """[N, in] head inputs -> [N, out] unit vectors (no dropout).
+
+        With a `raw_mix` a > 0 in the record the output is [sqrt(a) unit(first tap),
+        sqrt(1 - a) unit(head)], [N, raw_width + out]: its cosines are a * (raw tap cosine) +
+        (1 - a) * (head cosine). Training teaches the head the training types; the raw tap keeps
+        what it knows of the others (see the README's ablations)."""
+        out = np.asarray(_apply(self.module, self.params, jnp.asarray(inputs, jnp.float32)))
+        if not self.raw_mix:
+            return out
+        raw = l2_normalise(np.asarray(inputs)[:, : self.record["raw_width"]])
+        return np.concatenate([np.sqrt(self.raw_mix) * raw, np.sqrt(1 - self.raw_mix) * out], 1)
 
 
 @functools.partial(jax.jit, static_argnums=0)

@@ -32,6 +32,7 @@ class TrainConfig:
     taps: tuple[str, ...] = ()  # "COMPONENT@BLOCK"; empty: the model's default tap
     sentence_end: bool = False
     query_template: str = QUERY_TEMPLATE  # how type names are written before encoding
+    raw_mix: float = 0.0  # at inference, weight of the first tap's own cosine (Head.project)
     optim: OptimConfig = OptimConfig()
     features: str | None = None  # feature store root; None: <workdir>/features
     max_tokens: int = 512
@@ -81,6 +82,8 @@ def train_head(
         "dropout": config.optim.dropout,
         "skip": config.optim.skip,
         "query_template": config.query_template,
+        "raw_mix": config.raw_mix,
+        "raw_width": model.config.component_width(spec.parsed[0][0]),
         "trained": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "config": dataclasses.asdict(config),
         "data": {

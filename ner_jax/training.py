@@ -144,6 +144,15 @@ def make_train_step(module: ProjectionHead, optim: OptimConfig, mesh: Mesh):
     return jax.jit(step, in_shardings=(replicated, batch_sharding)), tx
 
 
+def training_devices() -> list:
+    """All devices on accelerators; one on CPU hosts. XLA's in-process CPU collectives over
+    virtual host devices hit rendezvous time-outs (a fatal abort) in 3 of 5 head-training runs
+    here on a loaded 2-core machine, and the head is too small to gain from splitting its batch
+    (see scripts/bench_training.py); the sharded step itself is tested on virtual devices."""
+    devices = jax.devices()
+    return devices[:1] if devices[0].platform == "cpu" else devices
+
+
 def init_state(module: ProjectionHead, tx, width: int, seed: int) -> dict:
     params = module.init(jax.random.key(seed), jnp.zeros((1, width)))["params"]
     return {
@@ -180,7 +189,7 @@ def train(
     if not any(isinstance(f, QuietOrbax) for f in quiet.filters):
         quiet.addFilter(QuietOrbax())
     module = ProjectionHead(optim.hidden, optim.out, optim.dropout, optim.skip)
-    mesh = Mesh(np.array(jax.devices()), ("data",))
+    mesh = Mesh(np.array(training_devices()), ("data",))
     step_fn, tx = make_train_step(module, optim, mesh)
     width = train_set.inputs.shape[1]
     state = jax.device_put(
@@ -188,7 +197,12 @@ def train(
     )
     manager = ocp.CheckpointManager(
         (workdir / "checkpoints").absolute(),
-        options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True),
+        # Synchronous: an async save's device reads interleave with the next steps' programs
+        # differently on each virtual CPU device and deadlock their all-gathers (seen here).
+        # The state is a few MB, so saving inline costs milliseconds.
+        options=ocp.CheckpointManagerOptions(
+            max_to_keep=1, create=True, enable_async_checkpointing=False
+        ),
     )
     log = MetricsLog(workdir / "metrics.jsonl")
     if manager.latest_step() is not None:

@@ -268,3 +268,26 @@ def test_retrieval_score_is_one_for_perfect_vectors():
     onehot = np.eye(6, dtype=np.float32)
     assert retrieval_score(onehot[mentions.types], onehot, mentions) == 1.0
     assert retrieval_score(onehot[(mentions.types + 1) % 6], onehot, mentions) == 0.0
+
+
+def test_raw_mix_adds_the_first_taps_cosine(tmp_path):
+    """With raw_mix a, output cosines are a * (first tap cosine) + (1 - a) * (head cosine)."""
+    from ner_jax.head import ProjectionHead
+
+    module = ProjectionHead(20, 8, 0.1)
+    params = module.init(jax.random.key(4), np.zeros((1, 12), np.float32))["params"]
+    record = {"model": "m", "taps": ["v@2", "v@1"], "sentence_end": False, "hidden": 20}
+    record |= {"out": 8, "dropout": 0.1, "raw_mix": 0.3, "raw_width": 5}
+    head = load_head(save_head(tmp_path / "h.safetensors", params, record))
+    x = np.random.default_rng(1).normal(size=(4, 12)).astype(np.float32)
+    out = head.project(x)
+    assert out.shape == (4, 13)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, rtol=1e-6)
+
+    def cosines(v):
+        v = v / np.linalg.norm(v, axis=1, keepdims=True)
+        return v @ v.T
+
+    plain = np.asarray(module.apply({"params": params}, x))
+    expected = 0.3 * cosines(x[:, :5]) + 0.7 * cosines(plain)
+    np.testing.assert_allclose(out @ out.T, expected, rtol=1e-5, atol=1e-6)

@@ -86,8 +86,13 @@ VARIANTS = {
     # Half of each cosine from the input geometry (ProjectionHead.skip): keeps what the raw
     # tap knows of types that training never showed.
     "nce_tap_early_end_skip": (("tap", "early"), True, dataclasses.replace(INFO_NCE, skip=0.5)),
+    # The default: the paper's loss on the probe's tap, its output mixed at equal weight with
+    # the tap's own cosine (Head.project). Under both protocols every head gained from that
+    # mix, which keeps what the raw tap knows of types training never showed.
+    "default": (("tap",), False, PAPER),
 }
-DEFAULT_VARIANT = "nce_tap_early_end"
+RAW_MIX = {"default": 0.5}  # variant -> TrainConfig.raw_mix (0 elsewhere)
+DEFAULT_VARIANT = "default"
 
 
 def get_config(name: str, data: str, model: str = "gemma3-270m") -> TrainConfig:
@@ -114,4 +119,5 @@ def get_config(name: str, data: str, model: str = "gemma3-270m") -> TrainConfig:
         taps=taps,
         sentence_end=sentence_end,
         optim=optim,
+        raw_mix=RAW_MIX.get(variant, 0.0),
     )

@@ -15,6 +15,8 @@ COMMANDS = {
     "demo": ("ner_jax.cli.demo", "run the default model on the demo corpus"),
     "evaluate": ("ner_jax.cli.evaluate", "retrieval benchmark of labelled data: report + rankings"),
     "probe": ("ner_jax.cli.probe", "score every block and component for type separation"),
+    "index": ("ner_jax.cli.index", "build a corpus index of documents' mentions, or --add to one"),
+    "search": ("ner_jax.cli.search", "documents of an index mentioning a described entity type"),
 }
 
 
