@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ner_jax.datasets import read_labelled
+from ner_jax.datasets import json_object, read_labelled
 
 FORMATS = ("auto", "text", "jsonl", "conll")
 _CONLL_SUFFIXES = (".conll", ".bio", ".iob", ".iob2")
@@ -132,12 +132,7 @@ def _text_document(line: str, where: str) -> Document:
 
 
 def _jsonl_document(line: str, where: str) -> Document:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{where}: invalid JSON: {error}") from None
-    if not isinstance(record, dict):
-        raise ValueError(f"{where}: expected a JSON object, got {type(record).__name__}")
+    record = json_object(line, where)
     text = record.get("text")
     if not isinstance(text, str) or not text.strip():
         problem = "no 'text'" if "text" not in record else "'text' must be a non-empty string"

@@ -185,7 +185,7 @@ class CorpusEncoder:
             "query_template": query_template or loaded_head.query_template,
             "max_tokens": max_tokens,
             "dtype": dtype,
-            "dim": loaded_head.module.out,
+            "dim": loaded_head.out_width,
         }
         return cls(extractor, loaded_head, record)
 

@@ -159,18 +159,24 @@ def _decode(rows: list[tuple[str, str, int]]) -> Sentence:
 # --- JSONL -------------------------------------------------------------------------------------
 
 
+def json_object(line: str, where: str) -> dict:
+    """One JSONL line as a dict; errors name `where` (FILE:LINE)."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{where}: invalid JSON: {error}") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{where}: expected a JSON object, got {type(record).__name__}")
+    return record
+
+
 def _read_jsonl(name: str, lines: list[str]) -> list[Sentence]:
     sentences, schema = [], None
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         where = f"{name}:{number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{where}: invalid JSON: {error}") from None
-        if not isinstance(record, dict):
-            raise ValueError(f"{where}: expected a JSON object, got {type(record).__name__}")
+        record = json_object(line, where)
         if "tagged_entities" in record:
             kind, reader = "NERetrieve", _neretrieve
         elif "text" in record and "spans" in record:

@@ -38,6 +38,11 @@ class Head:
     def raw_mix(self) -> float:
         return float(self.record.get("raw_mix", 0.0))
 
+    @property
+    def out_width(self) -> int:
+        """Width of `project`'s output."""
+        return self.module.out + (self.record["raw_width"] if self.raw_mix else 0)
+
     def project(self, inputs: np.ndarray) -> np.ndarray:
         """[N, in] head inputs -> [N, out] unit vectors (no dropout).
 
@@ -49,7 +54,8 @@ class Head:
         if not self.raw_mix:
             return out
         raw = l2_normalise(np.asarray(inputs)[:, : self.record["raw_width"]])
-        return np.concatenate([np.sqrt(self.raw_mix) * raw, np.sqrt(1 - self.raw_mix) * out], 1)
+        mixed = [np.sqrt(self.raw_mix) * raw, np.sqrt(1 - self.raw_mix) * out]
+        return np.concatenate(mixed, 1).astype(np.float32)
 
 
 @functools.partial(jax.jit, static_argnums=0)

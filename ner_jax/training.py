@@ -146,7 +146,7 @@ def make_train_step(module: ProjectionHead, optim: OptimConfig, mesh: Mesh):
 
 def training_devices() -> list:
     """All devices on accelerators; one on CPU hosts. XLA's in-process CPU collectives over
-    virtual host devices hit rendezvous time-outs (a fatal abort) in 3 of 5 head-training runs
+    virtual host devices hit rendezvous time-outs (a fatal abort) in 3 of 4 head-training runs
     here on a loaded 2-core machine, and the head is too small to gain from splitting its batch
     (see scripts/bench_training.py); the sharded step itself is tested on virtual devices."""
     devices = jax.devices()

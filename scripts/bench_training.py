@@ -4,9 +4,9 @@
     .venv/bin/python scripts/bench_training.py --out results/bench_training.json
 
 Times the jitted train step (host batch sampling included, as in training) on synthetic
-mentions of the given input width (default 2 x (1024 + 256): attn@15 + v@7 with sentence ends,
-the default head's input). Examples are mentions plus anchors (InfoNCE) or anchor, positive and
-negative inputs (triplet) pushed through the head per step. Medians after a compiled warm-up.
+mentions of the given input width (default 1024: Gemma attn@15, the default head's input).
+Examples are mentions plus anchors (InfoNCE) or anchor, positive and negative inputs (triplet)
+pushed through the head per step. Medians after a compiled warm-up.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from ner_jax.head import ProjectionHead
 from ner_jax.head_data import MentionSet
 from ner_jax.training import OptimConfig, init_state, make_train_step, sample_batch
 
-flags.DEFINE_integer("width", 2 * (1024 + 256), "head input width")
+flags.DEFINE_integer("width", 1024, "head input width (the default head reads Gemma attn@15)")
 flags.DEFINE_integer("mentions", 20000, "synthetic mentions")
 flags.DEFINE_integer("types", 33, "synthetic types")
 flags.DEFINE_integer("steps", 50, "timed steps per setting")

@@ -17,7 +17,8 @@ from pathlib import Path
 
 def main(a_dir: str, b_dir: str) -> None:
     a = json.loads((Path(a_dir) / "evaluate" / "report.json").read_text())["systems"]
-    b = json.loads((Path(b_dir) / "evaluate" / "report.json").read_text())["systems"]
+    b_report = Path(b_dir) / "evaluate" / "report.json"
+    b = json.loads(b_report.read_text())["systems"] if b_report.is_file() else {}
 
     def selection(run: str, system: str) -> str:
         record = Path(run) / "heads" / system.removeprefix("head-") / "head.json"

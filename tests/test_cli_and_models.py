@@ -78,7 +78,7 @@ def test_demo_runs_end_to_end():
     result = run_cli("demo", timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "head: shipped head" in result.stdout
-    assert "36 gold mentions -> (36, 500) float32" in result.stdout
+    assert "36 gold mentions -> (36, 1524) float32" in result.stdout
     assert "R-Precision over the 8 type names" in result.stdout
 
 

@@ -281,7 +281,7 @@ def test_raw_mix_adds_the_first_taps_cosine(tmp_path):
     head = load_head(save_head(tmp_path / "h.safetensors", params, record))
     x = np.random.default_rng(1).normal(size=(4, 12)).astype(np.float32)
     out = head.project(x)
-    assert out.shape == (4, 13)
+    assert out.shape == (4, head.out_width) == (4, 13) and out.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, rtol=1e-6)
 
     def cosines(v):
