@@ -48,16 +48,11 @@ def extract_once(trainings, corpora, features: str) -> None:
 
 def main(argv: list[str]) -> None:
     del argv
-    import importlib.util
+    from configs import head as configs  # experiments/ is sys.path[0]
 
     from ner_jax.evaluate import EvaluateConfig, evaluate
     from ner_jax.train_head import train_head
 
-    spec = importlib.util.spec_from_file_location(
-        "head_configs", Path(__file__).parent / "configs" / "head.py"
-    )
-    configs = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(configs)
     out = Path(FLAGS.out)
     features = FLAGS.features or str(out / "features")
     variants = FLAGS.variants or list(configs.VARIANTS)

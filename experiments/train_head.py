@@ -7,9 +7,7 @@ with the same workdir resumes from its last checkpoint.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import os
-from pathlib import Path
 
 from absl import app, flags
 
@@ -42,13 +40,10 @@ def override(optim, assignments: list[str]):
 
 def main(argv: list[str]) -> None:
     del argv
+    from configs import head as configs  # experiments/ is sys.path[0]
+
     from ner_jax.train_head import train_head
 
-    spec = importlib.util.spec_from_file_location(
-        "head_configs", Path(__file__).parent / "configs" / "head.py"
-    )
-    configs = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(configs)
     config = configs.get_config(FLAGS.config, FLAGS.data, FLAGS.model)
     config = dataclasses.replace(
         config, optim=override(config.optim, FLAGS.set), features=FLAGS.features

@@ -8,12 +8,13 @@ import math
 import os
 import shutil
 import tempfile
-import uuid
 from pathlib import Path
 
 import numpy as np
 import scann
 from scann.scann_ops.py.scann_builder import ReorderType
+
+from ner_jax.dirs import swap_in
 
 FORMAT = 1
 BACKENDS = ("auto", "exact", "scann")
@@ -111,16 +112,10 @@ class VectorIndex:
             meta = {"format": FORMAT, "backend": self.backend, "count": self.count}
             _write_meta(tmp, {**meta, "dim": self.dim, **self._write(tmp)})  # last: marks done
             os.chmod(tmp, 0o755)  # mkdtemp makes it owner-only
-            # No atomic directory swap in the stdlib: park the old one, then delete it once
-            # the new one is in place. A crash between the two renames leaves it parked.
-            old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-            if target.exists():
-                os.replace(target, old)
-            os.replace(tmp, target)
+            swap_in(tmp, target)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _write_meta(directory: Path, meta: dict) -> None:
