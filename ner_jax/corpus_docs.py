@@ -2,11 +2,11 @@
 
 # Formats (`read_documents(paths, fmt)`; "auto" goes by the extension, then by the content):
 #
-# * text: one document per non-empty line, id `FILE:LINE`; no spans (they need a detector).
+# * text: one document per non-empty line, id `FILE:LINE`; no spans (the detector finds them).
 # * jsonl: one object per non-empty line: {"id": str (default `FILE:LINE`), "text": str,
 #   "mentions": [[start, end], ...] character offsets (end exclusive), or [[surface, type], ...]
 #   located in the text (a repeated surface takes the next occurrence)}; without "mentions" the
-#   document needs a detector.
+#   detector finds them.
 # * conll: any labelled file `datasets.read_labelled` reads (CoNLL/BIO columns, and its labelled
 #   JSONL formats, which "auto" recognises by their keys); the gold spans are the mentions and a
 #   sentence's id is `FILE:LINE` of its first token (of its record in JSONL).
@@ -17,7 +17,7 @@ import dataclasses
 import json
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from ner_jax.datasets import json_object, read_labelled
@@ -25,8 +25,6 @@ from ner_jax.datasets import json_object, read_labelled
 FORMATS = ("auto", "text", "jsonl", "conll")
 _CONLL_SUFFIXES = (".conll", ".bio", ".iob", ".iob2")
 _TAG = re.compile(r"O|[BI]-\S+")
-# (texts) -> mention spans per text: the one hook for a raw-text mention detector.
-Detector = Callable[[Sequence[str]], Sequence[Sequence[tuple[int, int]]]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,7 +35,7 @@ class Document:
 
 
 class MentionsNeeded(ValueError):
-    """Documents without mention spans, and no detector to find them."""
+    """Documents without mention spans, and no detector to find them (corpus_encoder)."""
 
 
 def read_documents(paths: Sequence[str | os.PathLike], fmt: str = "auto") -> list[Document]:
@@ -59,23 +57,6 @@ def read_documents(paths: Sequence[str | os.PathLike], fmt: str = "auto") -> lis
             documents += [read(line, f"{name}:{n}") for n, line in lines if line.strip()]
     check_unique_ids(documents)
     return documents
-
-
-def with_spans(documents: Sequence[Document], detector: Detector | None = None) -> list[Document]:
-    """The documents, those without spans given the detector's (the one place it is called)."""
-    missing = [d for d in documents if d.spans is None]
-    if missing and detector is None:
-        raise MentionsNeeded(
-            f"{len(missing)} document(s) have no mention spans (first: {missing[0].id}): "
-            "mention detection in raw text needs the mention detector, which a later change "
-            "adds; until then give JSONL records with 'mentions' or a labelled CoNLL file "
-            "(its gold spans are the mentions)"
-        )
-    found = iter(detector([d.text for d in missing]) if missing else [])
-    return [
-        d if d.spans is not None else dataclasses.replace(d, spans=_checked(d, next(found)))
-        for d in documents
-    ]
 
 
 def check_unique_ids(documents: Sequence[Document], taken: Sequence[str] = ()) -> None:

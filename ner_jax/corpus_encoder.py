@@ -1,4 +1,4 @@
-"""The encoder of a corpus index: model + head + context length, recorded in `encoder.json`."""
+"""The encoder of a corpus index: model + head + detector + context, recorded in `encoder.json`."""
 
 from __future__ import annotations
 
@@ -11,15 +11,29 @@ import numpy as np
 from absl import logging
 
 from ner_jax import atomic
-from ner_jax.corpus_docs import Document
+from ner_jax.corpus_docs import Document, MentionsNeeded
+from ner_jax.detected_mentions import detect_mentions
+from ner_jax.detector import Detector, load_detector, shipped_detector
 from ner_jax.features import FeatureExtractor
 from ner_jax.head_file import Head, load_head, shipped_head, weights_path
-from ner_jax.head_inputs import mention_inputs, query_inputs
+from ner_jax.head_inputs import mention_inputs, parse_tap, query_inputs
 from ner_jax.models import NAMED_MODELS, load_model
-from ner_jax.windows import plan_windows
+from ner_jax.windows import cover_windows, plan_windows
 
-# What must agree between an index and the encoder that queries or extends it.
-IDENTITY = ("model", "model_version", "taps", "sentence_end", "head_sha256", "dtype")
+# What must agree between an index and the encoder that queries or extends it. The detector
+# does not change query vectors, but documents added with another one would be found unlike
+# the rest.
+IDENTITY = (
+    "model",
+    "model_version",
+    "taps",
+    "sentence_end",
+    "head_sha256",
+    "detector_sha256",
+    "dtype",
+)
+# --detector value for an encoder without one (documents must then bring their spans).
+NO_DETECTOR = "none"
 
 
 class EncoderMismatch(ValueError):
@@ -52,19 +66,30 @@ def resolve_head(model: str, head: str | Path | None) -> Path:
     return shipped
 
 
+def resolve_detector(model: str, detector: str | Path | None) -> Path | None:
+    """The detector file given (None for NO_DETECTOR), else the one shipped for the model."""
+    if detector == NO_DETECTOR:
+        return None
+    if detector is not None:
+        return Path(detector).with_suffix(".safetensors")
+    return shipped_detector(model)
+
+
 def describe(record: dict) -> str:
-    """For messages: model, head sha256 prefix, variant, taps read, dtype."""
+    """For messages: model, head and detector sha256 prefixes, variant, taps read, dtype."""
     taps = ",".join(record["taps"]) + ("+end" if record["sentence_end"] else "")
     version = f" {record['model_version']}" if record["model_version"] else ""
+    found = record.get("detector_sha256")
+    detector = f"detector sha256 {found[:12]}" if found else "no detector"
     return (
         f"model {record['model']!r}{version}, head sha256 {record['head_sha256'][:12]} "
-        f"(variant {record['head_variant']}, reads {taps}, {record['dtype']})"
+        f"(variant {record['head_variant']}, reads {taps}, {record['dtype']}), {detector}"
     )
 
 
 def check_same(index: dict, encoder: dict, directory) -> None:
     """Raises EncoderMismatch naming both encoders unless they agree on IDENTITY."""
-    if any(index[key] != encoder[key] for key in IDENTITY):
+    if any(index.get(key) != encoder.get(key) for key in IDENTITY):
         raise _mismatch(index, directory, f"this encoder is {describe(encoder)}")
 
 
@@ -79,33 +104,44 @@ def _mismatch(index: dict, directory, other: str) -> EncoderMismatch:
 def open_encoder(
     record: dict, directory, model: str | None = None, head: str | Path | None = None
 ) -> CorpusEncoder:
-    """The encoder an index's record names (model loaded up to the head's last block).
+    """The encoder an index's record names (model loaded up to the last block read).
 
-    A model or head given must be the recorded one; the recorded head is looked for at its
-    recorded path, then among the shipped heads, and must still have the recorded sha256."""
+    A model or head given must be the recorded one; the recorded head and detector are looked
+    for at their recorded paths, then among the shipped files, and must still have the
+    recorded sha256."""
     model = record["model"] if model is None else model
-    if head is None:
-        candidates = [Path(record["head_path"]), shipped_head(record["model"])]
-        good = [
-            p for p in candidates if p and p.is_file() and head_digest(p) == record["head_sha256"]
-        ]
-        if not good:
-            path = Path(record["head_path"])
-            now = f"now has sha256 {head_digest(path)[:12]}" if path.is_file() else "is missing"
-            raise EncoderMismatch(
-                f"index {directory} was built with {describe(record)} from {path}, which {now}: "
-                "give the original head file (--head) or rebuild the index"
-            )
-        head = good[0]
+    head = _recorded(record, directory, "head", shipped_head) if head is None else head
+    detector = NO_DETECTOR
+    if record.get("detector_sha256"):
+        detector = _recorded(record, directory, "detector", shipped_detector)
     found = head_digest(head)
     if (model_key(model), found) != (record["model"], record["head_sha256"]):
         asked = f"model {model_key(model)!r}, head {weights_path(head)} (sha256 {found[:12]})"
         raise _mismatch(record, directory, f"the encoder asked for is {asked}")
     encoder = CorpusEncoder.load(
-        model, head, record["max_tokens"], record["dtype"], record["query_template"]
+        model,
+        head,
+        record["max_tokens"],
+        record["dtype"],
+        record["query_template"],
+        detector,
     )
     check_same(record, encoder.record, directory)
     return encoder
+
+
+def _recorded(record: dict, directory, kind: str, shipped) -> Path:
+    """The head or detector file an index was built with: at its path, else a shipped one."""
+    path, digest = Path(record[f"{kind}_path"]), record[f"{kind}_sha256"]
+    candidates = [path, shipped(record["model"])]
+    good = [p for p in candidates if p and p.is_file() and head_digest(p) == digest]
+    if not good:
+        now = f"now has sha256 {head_digest(path)[:12]}" if path.is_file() else "is missing"
+        raise EncoderMismatch(
+            f"index {directory} was built with {describe(record)}; its {kind} {path} {now}: "
+            f"give the original {kind} file or rebuild the index"
+        )
+    return good[0]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,10 +183,13 @@ class Encoded:
 
 
 class CorpusEncoder:
-    """Encodes documents' mentions and type descriptions into the head's space."""
+    """Encodes documents' mentions (detecting them where a document has none given) and type
+    descriptions into the head's space."""
 
-    def __init__(self, extractor: FeatureExtractor, head: Head, record: dict):
-        self.extractor, self.head, self.record = extractor, head, record
+    def __init__(
+        self, extractor: FeatureExtractor, head: Head, detector: Detector | None, record: dict
+    ):
+        self.extractor, self.head, self.detector, self.record = extractor, head, detector, record
         _, offsets = extractor.encode(["a"])
         specials = int(((offsets[0][:, 0] == 0) & (offsets[0][:, 1] == 0)).sum())
         self.max_real = extractor.max_tokens - specials  # BOS/start tokens take context too
@@ -163,17 +202,28 @@ class CorpusEncoder:
         max_tokens: int = 512,
         dtype: str = "float32",
         query_template: str | None = None,
+        detector: str | Path | None = None,
     ) -> CorpusEncoder:
-        """Loads the model up to the last block the head reads (default head: the shipped one)."""
+        """Loads the model up to the last block the head or detector reads (defaults: the
+        shipped head and detector; detector NO_DETECTOR for none)."""
         path = resolve_head(model, head)
         loaded_head = load_head(path)
         if model_key(loaded_head.model) != model_key(model):
             raise EncoderMismatch(
                 f"head {path} reads {loaded_head.model!r}; the model is {model!r}"
             )
+        detector_path = resolve_detector(model, detector)
+        loaded_detector = load_detector(detector_path) if detector_path else None
+        if loaded_detector and model_key(loaded_detector.model) != model_key(model):
+            raise EncoderMismatch(
+                f"detector {detector_path} reads {loaded_detector.model!r}; the model is {model!r}"
+            )
         spec = loaded_head.spec
-        loaded = load_model(model, max(spec.blocks), dtype)
-        extractor = FeatureExtractor(loaded, spec.components, spec.blocks, max_tokens)
+        taps = list(spec.taps) + list(loaded_detector.taps if loaded_detector else [])
+        components = tuple(sorted({c for c, _ in map(parse_tap, taps)}))
+        blocks = tuple(sorted({b for _, b in map(parse_tap, taps)}))
+        loaded = load_model(model, max(blocks), dtype)
+        extractor = FeatureExtractor(loaded, components, blocks, max_tokens)
         record = {
             "model": model_key(model),
             "model_version": model_version(model),
@@ -182,20 +232,56 @@ class CorpusEncoder:
             "head_path": str(path.resolve()),
             "head_sha256": head_digest(path),
             "head_variant": loaded_head.record.get("variant", "trained"),
+            "detector_path": str(detector_path.resolve()) if detector_path else None,
+            "detector_sha256": head_digest(detector_path) if detector_path else None,
+            "detector_variant": loaded_detector.record.get("variant") if loaded_detector else None,
             "query_template": query_template or loaded_head.query_template,
             "max_tokens": max_tokens,
             "dtype": dtype,
             "dim": loaded_head.out_width,
         }
-        return cls(extractor, loaded_head, record)
+        return cls(extractor, loaded_head, loaded_detector, record)
 
     def queries(self, texts: Sequence[str]) -> np.ndarray:
         """[Q, D] unit vectors of type descriptions."""
         spec, template = self.head.spec, self.record["query_template"]
         return self.head.project(query_inputs(self.extractor, texts, spec, template))
 
+    def check_can_read(self, documents: Sequence[Document]) -> None:
+        """Raises MentionsNeeded if some documents have no spans and there is no detector."""
+        missing = [d for d in documents if d.spans is None]
+        if missing and self.detector is None:
+            raise MentionsNeeded(
+                f"{len(missing)} document(s) have no mention spans (first: {missing[0].id}) and "
+                f"this encoder has no mention detector (no detector ships for model "
+                f"{self.record['model']!r}): give a detector file, JSONL records with "
+                "'mentions', or a labelled CoNLL file (its gold spans are the mentions)"
+            )
+
     def documents(self, documents: Sequence[Document]) -> Encoded:
-        """Every mention of the documents, each read once (see windows.plan_windows)."""
+        """Every mention of the documents, each read once: given spans in the windows that
+        hold them (windows.plan_windows), detected ones in the same pass that finds them."""
+        self.check_can_read(documents)
+        given = [d for d, doc in enumerate(documents) if doc.spans is not None]
+        found = [d for d, doc in enumerate(documents) if doc.spans is None]
+        parts = [
+            self._given([documents[d] for d in given]),
+            self._found([documents[d] for d in found]),
+        ]
+        for part, chosen in zip(parts, (given, found), strict=True):
+            part[1][:, 0] = np.asarray(chosen, np.int64)[part[1][:, 0]] if len(part[1]) else 0
+        vectors = np.concatenate([p[0] for p in parts])
+        origin = np.concatenate([p[1] for p in parts])
+        dropped = sum(p[2] for p in parts)
+        if not len(vectors):
+            return Encoded.empty(self.record["dim"], dropped)
+        # Windows can take mentions out of order (a long one gets its own): back to text order.
+        order = np.lexsort((origin[:, 2], origin[:, 1], origin[:, 0]))
+        origin, vectors = origin[order], vectors[order]
+        return Encoded(vectors, origin[:, 0], origin[:, 1], origin[:, 2], dropped)
+
+    def _given(self, documents: Sequence[Document]) -> tuple[np.ndarray, np.ndarray, int]:
+        """(vectors [M, D], origin [M, 3] (document, start, end), dropped) of given spans."""
         _, offsets = self.extractor.encode([d.text for d in documents])
         texts, spans, origin, dropped = [], [], [], 0
         for d, (document, doc_offsets) in enumerate(zip(documents, offsets, strict=True)):
@@ -212,19 +298,43 @@ class CorpusEncoder:
                 spans.append([(a - w.start, b - w.start) for a, b in _at(document, w.mentions)])
                 origin += [(d, a, b) for a, b in _at(document, w.mentions)]
         if not origin:
-            return Encoded.empty(self.record["dim"], dropped)
+            return self._none(dropped)
         inputs, kept = mention_inputs(self.extractor, texts, spans, self.head.spec)
         dropped += int((~kept).sum())
         if not kept.all():
             logging.warning("%d mention(s) fell outside their window's encoding", (~kept).sum())
         if not kept.any():
-            return Encoded.empty(self.record["dim"], dropped)
+            return self._none(dropped)
         vectors = np.asarray(self.head.project(inputs[kept]), np.float32)  # [M, D]
-        origin = np.array(origin, np.int64)[kept]  # [M, 3]
-        # Windows can take mentions out of order (a long one gets its own): back to text order.
-        order = np.lexsort((origin[:, 2], origin[:, 1], origin[:, 0]))
-        origin, vectors = origin[order], vectors[order]
-        return Encoded(vectors, origin[:, 0], origin[:, 1], origin[:, 2], dropped)
+        return vectors, np.array(origin, np.int64)[kept], dropped
+
+    def _found(self, documents: Sequence[Document]) -> tuple[np.ndarray, np.ndarray, int]:
+        """(vectors, origin, 0) of the spans the detector finds, each document read whole in
+        windows (windows.cover_windows), each span kept from the window that owns its end."""
+        if not documents:
+            return self._none(0)
+        _, offsets = self.extractor.encode([d.text for d in documents])
+        texts, covers = [], []
+        for d, (document, doc_offsets) in enumerate(zip(documents, offsets, strict=True)):
+            for cover in cover_windows(document.text, doc_offsets, self.max_real):
+                texts.append(document.text[cover.start : cover.end])
+                covers.append((d, cover))
+        found = detect_mentions(self.extractor, self.detector, texts)
+        inputs = found.inputs(self.head.spec)
+        origin, keep = [], []
+        for (d, cover), window_spans in zip(covers, found.spans, strict=True):
+            for a, b in window_spans:
+                a, b = a + cover.start, b + cover.start
+                keep.append(cover.own_start < b <= cover.own_end)
+                origin.append((d, a, b))
+        if not any(keep):
+            return self._none(0)
+        keep = np.array(keep)
+        vectors = np.asarray(self.head.project(inputs[keep]), np.float32)
+        return vectors, np.array(origin, np.int64)[keep], 0
+
+    def _none(self, dropped: int) -> tuple[np.ndarray, np.ndarray, int]:
+        return np.zeros((0, self.record["dim"]), np.float32), np.zeros((0, 3), np.int64), dropped
 
 
 def _at(document: Document, indices: Sequence[int]) -> list[tuple[int, int]]:

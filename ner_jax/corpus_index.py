@@ -30,7 +30,7 @@ from absl import logging
 from tqdm import tqdm
 
 from ner_jax import atomic
-from ner_jax.corpus_docs import Detector, Document, check_unique_ids, with_spans
+from ner_jax.corpus_docs import Document, check_unique_ids
 from ner_jax.corpus_encoder import CorpusEncoder, Encoded, open_encoder
 from ner_jax.corpus_store import Store
 from ner_jax.dirs import swap_in
@@ -46,6 +46,7 @@ EXIT_AFTER_BATCHES, KILLED_EXIT_CODE = "NER_JAX_EXIT_AFTER_BATCHES", 99
 class IndexConfig:
     model: str = DEFAULT_MODEL  # named model, HF checkpoint directory or .gguf file
     head: str | None = None  # head file (default: the one shipped for the model)
+    detector: str | None = None  # detector file (default: the shipped one; "none": no detector)
     backend: str = "auto"  # vector index backend: auto, exact or scann
     max_tokens: int = 512  # longer documents are read in overlapping windows
     dtype: str = "float32"
@@ -66,25 +67,30 @@ def build_corpus_index(
     documents: Sequence[Document],
     directory: str | Path,
     config: IndexConfig = IndexConfig(),
-    detector: Detector | None = None,
     progress: bool = True,
 ) -> dict:
-    """Index the documents' mentions into `directory` (replacing an index there); a summary."""
-    documents = with_spans(documents, detector)
+    """Index the documents' mentions into `directory` (replacing an index there); a summary.
+
+    Documents without spans (plain text, JSONL without "mentions") get the detector's."""
     check_unique_ids(documents)
-    if not sum(len(d.spans) for d in documents):
+    if all(d.spans is not None for d in documents) and not sum(len(d.spans) for d in documents):
         raise ValueError("no mentions to index: every document has an empty mention list")
     target = Path(directory)
     if target.exists() and any(target.iterdir()) and not (target / MANIFEST).is_file():
         raise FileExistsError(f"{target}: exists and is not a corpus index; not replacing it")
     with _locked(target):
         started = time.perf_counter()
-        encoder = CorpusEncoder.load(config.model, config.head, config.max_tokens, config.dtype)
+        encoder = CorpusEncoder.load(
+            config.model, config.head, config.max_tokens, config.dtype, detector=config.detector
+        )
+        encoder.check_can_read(documents)
         encoded, batches = _encode_resumably(
             encoder, documents, target, "", config.batch_docs, progress
         )
         if not len(encoded.vectors):
-            raise ValueError(f"none of the {encoded.dropped} mentions could be read (see above)")
+            if encoded.dropped:
+                raise ValueError(f"none of the {encoded.dropped} mentions could be read (above)")
+            raise ValueError(f"the detector found no mentions in the {len(documents)} documents")
 
         def fill(staging: Path) -> VectorIndex:
             pairs = [(d.id, d.text) for d in documents]
@@ -103,7 +109,6 @@ def add_to_index(
     model: str | None = None,
     head: str | None = None,
     batch_docs: int = 256,
-    detector: Detector | None = None,
     progress: bool = True,
 ) -> dict:
     """Encode only the new documents and swap in the grown index; a summary.
@@ -112,7 +117,6 @@ def add_to_index(
     already in the index are rejected."""
     target = Path(directory)
     record, manifest = read_meta(target)
-    documents = with_spans(documents, detector)
     store = Store(target / STORE)
     try:
         check_unique_ids(documents, store.existing_ids([d.id for d in documents]))
@@ -121,6 +125,7 @@ def add_to_index(
     with _locked(target):
         started = time.perf_counter()
         encoder = open_encoder(record, target, model, head)
+        encoder.check_can_read(documents)
         base = manifest["generation"]  # a work directory from another base is not reused
         encoded, batches = _encode_resumably(encoder, documents, target, base, batch_docs, progress)
 

@@ -10,9 +10,13 @@ from pathlib import Path
 
 import numpy as np
 from absl import logging
+from tqdm import tqdm
 
 from ner_jax import atomic, baselines
 from ner_jax.benchmark import Benchmark, build_benchmark, load_query_words
+from ner_jax.detected_mentions import detect_mentions
+from ner_jax.detector import load_detector, shipped_detector
+from ner_jax.detector_tags import span_scores
 from ner_jax.features import FeatureExtractor
 from ner_jax.head_file import Head, load_head, shipped_head
 from ner_jax.head_inputs import (
@@ -26,6 +30,7 @@ from ner_jax.metrics import NO_MENTION, best_mention_scores, evaluate_rankings, 
 from ner_jax.models import DEFAULT_MODEL, load_model, resolve_tap
 
 SYSTEMS = ("bm25", "minilm", "minilm_mentions", "raw", "head")
+SPANS = ("gold", "detected")  # which mentions the model-based systems read
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +53,8 @@ class EvaluateConfig:
     dtype: str = "float32"
     max_tokens: int = 512
     seed: int = 0  # tie-breaking shuffle
+    spans: str = "gold"  # "detected": the mention detector's spans instead of the gold ones
+    detector: str | None = None  # with spans="detected"; None: the detector shipped for the model
 
 
 def mention_table(bench: Benchmark) -> tuple[list[list[tuple[int, int]]], np.ndarray, list[str]]:
@@ -59,11 +66,12 @@ def mention_table(bench: Benchmark) -> tuple[list[list[tuple[int, int]]], np.nda
 
 
 def encoder_systems(
-    config: EvaluateConfig, bench: Benchmark
+    config: EvaluateConfig, bench: Benchmark, notes: dict
 ) -> dict[str, Callable[[], np.ndarray]]:
     """`raw` (the model's tap), `raw-<component><block>` per extra tap (best-mention cosine of
     activations with the type names, no head), and one system per head. One encoder pass over
-    the corpus serves all of them (the store in --features is reused across runs)."""
+    the corpus serves all of them (with gold spans, the store in --features is reused across
+    runs; with detected spans, the pass also detects, and `notes` gets the detector's scores)."""
     default = resolve_tap(config.model, config.tap_block, config.component)
     taps = {f"raw-{c}{b}": (c, b) for c, b in map(parse_tap, config.raw_taps)}
     if "raw" in config.systems:
@@ -75,21 +83,41 @@ def encoder_systems(
         if head.model != config.model:
             raise ValueError(f"{name} reads {head.model} activations; --model is {config.model}")
     needed = [*taps.values(), *(t for h in heads.values() for t in h.spec.parsed)]
+    detector = None
+    if config.spans == "detected":
+        detector = load_detector(config.detector or _shipped_detector(config.model))
+        needed += list(map(parse_tap, detector.taps))
     components = tuple(sorted({c for c, _ in needed}))
     blocks = tuple(sorted({b for _, b in needed}))
     model = load_model(config.model, max(blocks), config.dtype)
     extractor = FeatureExtractor(model, components, blocks, config.max_tokens)
     started = time.perf_counter()
-    root = Path(config.features) if config.features else Path(config.out) / "features"
-    features = corpus_features(extractor, bench, root)
+    if detector is None:
+        root = Path(config.features) if config.features else Path(config.out) / "features"
+        features = corpus_features(extractor, bench, root)
+        kept, docs = features.kept, features.mention_docs[features.kept]
+
+        def inputs(spec: InputSpec) -> np.ndarray:
+            return features.inputs(spec)[kept]
+    else:
+        texts = [d.text for d in bench.documents]
+        with tqdm(total=len(texts), unit="text", desc="detecting mentions") as bar:
+            found = detect_mentions(extractor, detector, texts, bar)
+        docs, inputs = found.docs, found.inputs
+        gold = [[(s.start, s.end) for s in d.spans] for d in bench.documents]
+        notes["detector"] = {
+            "path": config.detector or str(_shipped_detector(config.model)),
+            "variant": detector.record.get("variant"),
+            "mentions": len(docs),
+            **span_scores(found.spans, gold),
+        }
     logging.info("mention features in %.0f s", time.perf_counter() - started)
     query_texts = [q.text for q in bench.queries]
-    kept, docs = features.kept, features.mention_docs[features.kept]
 
     def raw(component: str, block: int) -> Callable[[], np.ndarray]:
         def scores() -> np.ndarray:
             spec = InputSpec((f"{component}@{block}",))
-            mentions = features.inputs(spec)[kept]
+            mentions = inputs(spec)
             queries = query_inputs(extractor, query_texts, spec, config.query_template)
             return best_mention_scores(queries @ mentions.T, docs, len(bench.documents))
 
@@ -97,7 +125,7 @@ def encoder_systems(
 
     def projected(head: Head) -> Callable[[], np.ndarray]:
         def scores() -> np.ndarray:
-            mentions = head.project(features.inputs(head.spec)[kept])
+            mentions = head.project(inputs(head.spec))
             queries = query_inputs(extractor, query_texts, head.spec, head.query_template)
             queries = head.project(queries)
             return best_mention_scores(queries @ mentions.T, docs, len(bench.documents))
@@ -106,6 +134,13 @@ def encoder_systems(
 
     systems = {name: raw(*tap) for name, tap in taps.items()}
     return systems | {name: projected(head) for name, head in heads.items()}
+
+
+def _shipped_detector(model: str) -> Path:
+    path = shipped_detector(model)
+    if path is None:
+        raise ValueError(f"no mention detector ships for {model}: pass --detector PATH")
+    return path
 
 
 def head_paths(config: EvaluateConfig) -> dict[str, str]:
@@ -146,6 +181,10 @@ def evaluate(config: EvaluateConfig) -> dict:
     unknown = set(config.systems) - set(SYSTEMS)
     if unknown:
         raise ValueError(f"unknown systems {sorted(unknown)}; choose from {SYSTEMS}")
+    if config.spans not in SPANS:
+        raise ValueError(f"spans must be one of {SPANS}, got {config.spans!r}")
+    if config.spans == "detected" and "minilm_mentions" in config.systems:
+        raise ValueError("minilm_mentions embeds gold mention strings: not with detected spans")
     words = load_query_words(config.queries) if config.queries else None
     bench = build_benchmark(config.data, words, config.catch_all_queries)
     if not bench.queries:
@@ -168,7 +207,8 @@ def evaluate(config: EvaluateConfig) -> dict:
             systems["minilm_mentions"] = lambda: baselines.mention_string_scores(
                 encoder, mention_texts, mention_docs, len(doc_texts), query_texts
             )
-    systems.update(encoder_systems(config, bench))
+    notes: dict = {}
+    systems.update(encoder_systems(config, bench, notes))
     for pair in config.fuse:
         first, _, second = pair.partition("+")
         if first not in systems or second not in systems:
@@ -204,6 +244,8 @@ def evaluate(config: EvaluateConfig) -> dict:
                 for q in bench.queries
             ],
         },
+        "spans": config.spans,
+        **notes,
         "systems": results,
         "seconds_total": round(time.perf_counter() - started_all, 1),
     }
@@ -232,6 +274,15 @@ def markdown(report: dict) -> str:
         f"Corpus: {', '.join(report['config']['data'])}: {corpus['documents']} documents, "
         f"{corpus['mentions']} gold mentions, {len(corpus['queries'])} queries.",
         "",
+    ]
+    if "detector" in report:
+        d = report["detector"]
+        lines += [
+            f"Model systems read detected spans ({d['path']}): {d['mentions']} mentions, span "
+            f"precision {d['precision']:.3f}, recall {d['recall']:.3f}, F1 {d['f1']:.3f}.",
+            "",
+        ]
+    lines += [
         f"| system | R-Precision |{extra} P@10 | seconds |",
         "|---|---|---|---|" + ("---|---|" if split else ""),
     ]

@@ -207,7 +207,30 @@ class FeatureExtractor:
             first += len(doc_spans)
         kept = np.zeros(first, bool)
         kept[np.concatenate(mention_ids) if mention_ids else []] = True
-        shape = (len(self.blocks), first)
+        return self._read(ids, cols, mention_ids, first, bar), kept
+
+    def all_tokens(
+        self, texts: Sequence[str], bar: tqdm | None = None
+    ) -> tuple[list[dict[str, np.ndarray]], list[np.ndarray]]:
+        """Activations at every token, for reading spans found after the pass (the mention
+        detector's): ([{component: [len(blocks), T_d, width]}], [[T_d, 2] offsets]) per text,
+        T_d the text's tokens within max_tokens, start token included (offsets (0, 0))."""
+        ids, offsets = self.encode(texts)
+        sizes = [len(i) for i in ids]
+        starts = np.cumsum([0, *sizes])
+        cols = [np.arange(n, dtype=np.int32) for n in sizes]
+        rows = [np.arange(starts[d], starts[d + 1]) for d in range(len(ids))]
+        found = self._read(ids, cols, rows, int(starts[-1]), bar)
+        per_text = [
+            {name: x[:, starts[d] : starts[d + 1]] for name, x in found.items()}
+            for d in range(len(ids))
+        ]
+        return per_text, [o[:n] for o, n in zip(offsets, sizes, strict=True)]
+
+    def _read(self, ids, cols, mention_ids, count: int, bar: tqdm | None) -> dict[str, np.ndarray]:
+        """{component: [len(blocks), count, width]}: row mention_ids[d][i] is text d's token
+        cols[d][i]."""
+        shape = (len(self.blocks), count)
         out = {n: np.zeros((*shape, w), np.float32) for n, w in self.widths().items()}
         pad_id, devices = self.model.tokenizer.pad_id, len(jax.devices())
         batches = plan_batches(ids, cols, mention_ids, pad_id, self.token_budget, devices)
@@ -221,7 +244,7 @@ class FeatureExtractor:
                 bar.update(int((batch.docs >= 0).sum()))
         if pending is not None:
             self._store(out, *pending)
-        return out, kept
+        return out
 
     @staticmethod
     def _store(out: dict, batch: Batch, result: dict) -> None:

@@ -72,7 +72,12 @@ def weights_path(path: str | Path) -> Path:
 def save_head(path: str | Path, params: dict, record: dict) -> Path:
     """Write weights and record atomically; `record` must hold model, taps, sentence_end,
     hidden, out and dropout."""
-    weights = weights_path(path)
+    return save_params(weights_path(path), params, record)
+
+
+def save_params(weights: Path, params: dict, record: dict) -> Path:
+    """{layer: {name: array}} as `layer.name` tensors in `weights` (.safetensors), and the
+    record beside it (.json), each written atomically."""
     weights.parent.mkdir(parents=True, exist_ok=True)
     flat = {
         f"{layer}.{name}": np.asarray(value, np.float32)
@@ -84,23 +89,29 @@ def save_head(path: str | Path, params: dict, record: dict) -> Path:
     return weights
 
 
-def load_head(path: str | Path) -> Head:
-    """Read a head written by save_head; errors name the file and what is missing."""
-    weights = weights_path(path)
+def load_params(weights: Path, what: str, needed: set[str], layers: set[str]) -> tuple[dict, dict]:
+    """(params, record) written by save_params; errors name the file and what is missing."""
     record_path = weights.with_suffix(".json")
-    for needed in (weights, record_path):
-        if not needed.is_file():
-            raise FileNotFoundError(f"head file not found: {needed}")
+    for path in (weights, record_path):
+        if not path.is_file():
+            raise FileNotFoundError(f"{what} file not found: {path}")
     record = json.loads(record_path.read_text())
-    missing = {"model", "taps", "sentence_end", "hidden", "out", "dropout"} - set(record)
+    missing = needed - set(record)
     if missing:
         raise ValueError(f"{record_path}: record lacks {sorted(missing)}")
     params: dict = {}
     for name, value in load_file(str(weights)).items():
         layer, _, tensor = name.partition(".")
         params.setdefault(layer, {})[tensor] = jnp.asarray(value)
-    if set(params) != {"fc1", "fc2"}:
-        raise ValueError(f"{weights}: expected layers fc1 and fc2, found {sorted(params)}")
+    if set(params) != layers:
+        raise ValueError(f"{weights}: expected layers {sorted(layers)}, found {sorted(params)}")
+    return params, record
+
+
+def load_head(path: str | Path) -> Head:
+    """Read a head written by save_head; errors name the file and what is missing."""
+    needed = {"model", "taps", "sentence_end", "hidden", "out", "dropout"}
+    params, record = load_params(weights_path(path), "head", needed, {"fc1", "fc2"})
     module = ProjectionHead(
         record["hidden"], record["out"], record["dropout"], record.get("skip", 0.0)
     )

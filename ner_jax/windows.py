@@ -5,6 +5,9 @@ A document whose tokens fit is one window, the whole text. A longer one is cut i
 is read in the window where it has the most left context: the earliest window holding all its
 tokens, so at least about half a window of left context (or everything before it) when it is
 not at the document's start. Only windows that read a mention are returned.
+
+A document without spans is read whole instead (cover_windows): every window of the same grid,
+each keeping the spans the detector finds in the part of it it owns.
 """
 
 from __future__ import annotations
@@ -74,3 +77,44 @@ def plan_windows(
         hi = max([hi] + [spans[i][1] for i in mentions])
         windows.append(Window(lo, hi, tuple(mentions)))
     return windows, dropped
+
+
+@dataclasses.dataclass(frozen=True)
+class Cover:
+    """A window of a document read whole, for mention detection; spans found in it are kept
+    when they end inside (own_start, own_end]: each span is kept from one window only."""
+
+    start: int  # character offsets into the document, end exclusive
+    end: int
+    own_start: int
+    own_end: int
+
+
+def cover_windows(text: str, offsets: np.ndarray, max_real: int) -> list[Cover]:
+    """Windows covering the whole document (the grid of plan_windows), each owning the tokens
+    from the middle of its overlap with the previous window to the middle of the next one, so
+    a kept span has about a quarter window of context on either side."""
+    offsets = np.asarray(offsets).reshape(-1, 2)
+    real = offsets[offsets[:, 1] > offsets[:, 0]]  # [n, 2]
+    n = len(real)
+    if n <= max_real:
+        return [Cover(0, len(text), -1, len(text))]
+    size = window_size(max_real)
+    starts = real[:, 0]
+    grid = list(range(0, n - size + 1, max(1, size // 2)))
+    if grid[-1] + size < n:
+        grid.append(n - size)
+    middles = [0] + [(grid[k] + grid[k - 1] + size) // 2 for k in range(1, len(grid))] + [n]
+    covers = []
+    for k, begin in enumerate(grid):
+        stop = min(n, begin + size)
+        first, last = middles[k], middles[k + 1]
+        covers.append(
+            Cover(
+                0 if begin == 0 else int(starts[begin]),
+                len(text) if stop == n else int(starts[stop]),
+                -1 if k == 0 else int(starts[first]),
+                len(text) if last == n else int(starts[last]),
+            )
+        )
+    return covers

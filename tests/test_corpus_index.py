@@ -13,10 +13,10 @@ import jax
 import numpy as np
 import pytest
 from cli import run_cli
-from tiny_models import WORDS, tiny_checkpoint
+from tiny_models import WORDS, named_sentences, tiny_checkpoint, tiny_detector
 
-from ner_jax.corpus_docs import MentionsNeeded, read_documents, with_spans
-from ner_jax.corpus_encoder import EncoderMismatch
+from ner_jax.corpus_docs import MentionsNeeded, read_documents
+from ner_jax.corpus_encoder import NO_DETECTOR, EncoderMismatch
 from ner_jax.corpus_index import (
     EXIT_AFTER_BATCHES,
     IndexConfig,
@@ -31,7 +31,7 @@ from ner_jax.head_inputs import InputSpec, mention_inputs, query_inputs
 from ner_jax.models import resolve_tap
 from ner_jax.retriever import Retriever
 from ner_jax.vector_index import load_index
-from ner_jax.windows import Window, plan_windows, window_size
+from ner_jax.windows import Window, cover_windows, plan_windows, window_size
 
 SPEC = InputSpec(("v@1", "attn@2"), sentence_end=True)
 FIRST = [
@@ -165,7 +165,7 @@ def test_queries_and_additions_from_another_encoder_are_refused(setup, tmp_path)
     index = tmp_path / "index"
     build_corpus_index(docs, index, IndexConfig(model=model, head=moved), progress=False)
     shutil.copy(heads[1], moved)
-    with pytest.raises(EncoderMismatch, match="which now has sha256"):
+    with pytest.raises(EncoderMismatch, match="its head .* now has sha256"):
         Retriever.load(index)
 
 
@@ -228,10 +228,6 @@ def test_readers_name_the_file_and_line(tmp_path):
         (f"{name}:2", "the castle", None),
         (f"{name}:5", "python and rust", None),
     ]
-    with pytest.raises(MentionsNeeded, match="needs the mention detector.*'mentions'.*CoNLL"):
-        build_corpus_index(plain, tmp_path / "index", progress=False)
-    detected = with_spans(plain, lambda texts: [[(0, 3)] for _ in texts])
-    assert [d.spans for d in detected] == [((0, 3),), ((0, 3),)]
     for suffix in (".txt", ".jsonl", ".conll"):
         (tmp_path / f"bad{suffix}").write_bytes(b"fine\n\xff\xfe broken\n")
         with pytest.raises(ValueError, match=rf"bad\{suffix}:2: not UTF-8"):
@@ -377,3 +373,57 @@ def test_window_plan_edge_cases():
         assert w.start <= spans[i][0] < spans[i][1] <= w.end
     whole, none = plan_windows(text, offsets, spans, max_real=100)
     assert whole == [Window(0, len(text), (0, 1, 2, 3, 4))] and none == []
+
+
+def test_plain_text_is_detected_and_read_in_one_pass(setup, tmp_path):
+    root, model, heads, _, _ = setup
+    detector = tiny_detector(tmp_path / "names", model)
+    texts, _ = named_sentences(20, 5)
+    rng = random.Random(2)
+    long_text = " and ".join(rng.choice(texts) for _ in range(60))  # ~500 tokens
+    (tmp_path / "plain.txt").write_text("\n".join([*texts, "", long_text]) + "\n")
+    plain = read_documents([tmp_path / "plain.txt"])
+    config = IndexConfig(model=model, head=heads[0], detector=str(detector), max_tokens=64)
+    with pytest.raises(MentionsNeeded, match="no mention detector.*'mentions'.*CoNLL"):
+        build_corpus_index(plain, tmp_path / "none", IndexConfig(model=model, head=heads[0],
+                           detector=NO_DETECTOR), progress=False)  # fmt: skip
+    summary = build_corpus_index(plain, tmp_path / "index", config, progress=False)
+    store = Store(tmp_path / "index" / "store.sqlite")
+    rows = store.db.execute("SELECT row, doc, start_char, end_char FROM mentions").fetchall()
+    store.close()
+    assert summary["mentions"] == len(rows) > 40
+    found = {}  # document index -> its detected spans, in order
+    for _, doc, start, end in rows:
+        found.setdefault(doc, []).append((start, end))
+    # Short documents: the detected spans read as given spans give the same vectors.
+    given = [
+        {"id": d.id, "text": d.text, "mentions": [list(s) for s in found.get(i, [])]}
+        for i, d in enumerate(plain)
+    ]
+    read = read_documents([jsonl(tmp_path / "given.jsonl", given)])
+    reference = build_corpus_index(read, tmp_path / "given", config, progress=False)
+    assert reference["mentions"] == summary["mentions"]
+    a, b = (
+        np.asarray(load_index(p / "vectors").vectors)
+        for p in (tmp_path / "index", tmp_path / "given")
+    )
+    short = [i for i, (_, doc, _, _) in enumerate(rows) if doc < len(texts)]
+    np.testing.assert_allclose(a[short], b[short], atol=1e-6)
+    # The long document is read in overlapping windows, each span kept once, in order.
+    spans = found[len(texts)]
+    assert spans == sorted(set(spans)) and len(spans) > 30
+    assert all(long_text[s:e] in long_text for s, e in spans)
+    encoder = Retriever.load(tmp_path / "index").encoder
+    _, offsets = encoder.extractor.encode([long_text])
+    assert len(cover_windows(long_text, offsets[0], encoder.max_real)) > 4
+    # Adding plain text later uses the index's detector; another detector is refused.
+    added = add_to_index(read_documents([jsonl(tmp_path / "more.jsonl", [
+        {"id": "m1", "text": "we visited paris and the stirling castle"}])]),
+        tmp_path / "index", progress=False)  # fmt: skip
+    assert added["added_mentions"] >= 1
+    record = json.loads((tmp_path / "index" / "encoder.json").read_text())
+    assert record["detector_sha256"] and record["detector_variant"] is None
+    other = tiny_detector(tmp_path / "other", model, steps=100)
+    shutil.copy(other, detector)
+    with pytest.raises(EncoderMismatch, match="its detector .* now has sha256"):
+        Retriever.load(tmp_path / "index")

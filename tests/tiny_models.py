@@ -149,3 +149,55 @@ def tiny_bert(directory: Path, words: list[str], max_positions: int = 64, seed: 
     model.save_pretrained(directory)
     bert_tokenizer(words).save(str(directory / "tokenizer.json"))
     return model
+
+
+NAMES = WORDS[WORDS.index("edinburgh") : WORDS.index("lovelace") + 1]
+_PLAIN = WORDS[WORDS.index("the") : WORDS.index("mountain") + 1]
+
+
+def named_sentences(count: int, seed: int) -> tuple[list[str], list[list[tuple[int, int]]]]:
+    """Random sentences over WORDS in which the names (and "NAME castle") are the mentions."""
+    import random
+
+    rng = random.Random(seed)
+    texts, spans = [], []
+    for _ in range(count):
+        words, found = [], []
+        for _ in range(rng.randint(4, 12)):
+            if rng.random() < 0.25:
+                name = rng.choice(NAMES) + (" castle" if rng.random() < 0.3 else "")
+                start = len(" ".join(words)) + (1 if words else 0)
+                found.append((start, start + len(name)))
+                words.append(name)
+            else:
+                words.append(rng.choice(_PLAIN))
+        texts.append(" ".join(words))
+        spans.append(found)
+    return texts, spans
+
+
+def tiny_detector(path: Path, model: str, taps=("resid_in@0", "v@0"), steps: int = 300):
+    """Trains a detector of NAMES on a tiny model's activations; returns its weights path.
+
+    The default taps keep the word: a random model's later blocks scramble it (a linear probe
+    of resid_out@2 does no better than always saying O)."""
+    from ner_jax.detector import save_detector
+    from ner_jax.detector_data import extract_tokens
+    from ner_jax.detector_train import DetectorTrainConfig, train_detector
+    from ner_jax.features import FeatureExtractor
+    from ner_jax.head_inputs import parse_tap
+    from ner_jax.models import load_model
+
+    parsed = [parse_tap(t) for t in taps]
+    loaded = load_model(model, max(b for _, b in parsed))
+    components = tuple(sorted({c for c, _ in parsed}))
+    extractor = FeatureExtractor(loaded, components, tuple(sorted({b for _, b in parsed})))
+    data = [
+        extract_tokens(extractor, *named_sentences(n, seed), taps, progress=False)
+        for n, seed in ((300, 0), (60, 1))
+    ]
+    config = DetectorTrainConfig(
+        tuple(taps), hidden=32, steps=steps, batch_texts=16, eval_every=100, learning_rate=3e-3
+    )
+    detector, log = train_detector(config, model, *data)
+    return save_detector(path, detector.params, {**detector.record, "log": log})

@@ -1,127 +1,146 @@
-"""`ner-jax demo`: the default model end to end on the small demo corpus shipped in the package."""
+"""`ner-jax demo`: index the packaged demo corpus as plain text and run type queries on it."""
 
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from importlib import resources
+from pathlib import Path
 
-import numpy as np
 from absl import flags
 
-from ner_jax.decoder import COMPONENTS
-from ner_jax.features import QUERY_TEMPLATE, FeatureExtractor, l2_normalise
-from ner_jax.head_file import load_head, shipped_head
-from ner_jax.head_inputs import InputSpec, mention_inputs, query_inputs
-from ner_jax.metrics import best_mention_scores
-from ner_jax.models import DEFAULT_MODEL, load_model
+from ner_jax.corpus_docs import Document
+from ner_jax.corpus_encoder import NO_DETECTOR, resolve_detector
+from ner_jax.corpus_index import IndexConfig, build_corpus_index
+from ner_jax.detector_tags import span_scores
+from ner_jax.models import DEFAULT_MODEL
+from ner_jax.retriever import Retriever
 
 FLAGS = flags.FLAGS
+CORPUS = "demo_corpus.jsonl"
+# Type descriptions that no training label names, each with the annotated types that count
+# as right (the corpus annotation is used only to mark results, never to build the index).
+QUERIES = {
+    "castle in Scotland": {"castle"},
+    "river": {"river"},
+    "volcano": {"volcano"},
+    "spacecraft": {"spacecraft", "space probe", "space telescope", "lander", "rover"},
+    "cheese": {"cheese"},
+    "composer": {"composer"},
+    "football club": {"football club"},
+    "painter": {"painter"},
+}
+SHOWN, JUDGED = 3, 5
 
 
 def define_flags() -> None:
     flags.DEFINE_string("model", DEFAULT_MODEL, "named model, HF checkpoint dir or .gguf file")
-    flags.DEFINE_integer("tap_block", None, "block read (default: the model's measured tap)")
-    flags.DEFINE_enum("component", None, list(COMPONENTS), "activation read (default: model's)")
-    flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "compute dtype")
+    flags.DEFINE_string("head", None, "head file (default: the one shipped for the model)")
     flags.DEFINE_string(
-        "head",
+        "detector",
         None,
-        "head file (default: the head shipped for the model; none"
-        " when --tap_block or --component is set)",
+        "mention detector (default: the model's shipped one; 'none': the annotated mentions)",
     )
+    flags.DEFINE_string("index", None, "keep the index in this directory (default: a temp dir)")
+    flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "compute dtype")
+    flags.DEFINE_list("queries", list(QUERIES), "type descriptions to search for")
 
 
-def demo_corpus() -> tuple[list[str], list[list[tuple[int, int]]], list[str]]:
-    """(texts, gold mention spans per text, the mentions' types) from the packaged corpus."""
-    texts, spans, types = [], [], []
-    path = resources.files("ner_jax") / "assets" / "demo_corpus.jsonl"
+def demo_corpus() -> tuple[list[Document], dict[str, list[tuple[int, int, str]]]]:
+    """(the packaged documents, without spans; their annotated (start, end, type) by id)."""
+    path = resources.files("ner_jax") / "assets" / CORPUS
+    documents, annotated = [], {}
     for line_number, line in enumerate(path.read_text().splitlines(), 1):
         record = json.loads(line)
-        spans.append([])
+        text, spans, after = record["text"], [], {}
         for surface, kind in record["mentions"]:
-            start = record["text"].find(surface)
+            start = text.find(surface, after.get(surface, 0))
             if start < 0:
                 raise ValueError(f"{path}:{line_number}: mention {surface!r} not in the text")
-            spans[-1].append((start, start + len(surface)))
-            types.append(kind)
-        texts.append(record["text"])
-    return texts, spans, types
+            after[surface] = start + len(surface)
+            spans.append((start, start + len(surface), kind))
+        documents.append(Document(record["id"], text, None))
+        annotated[record["id"]] = spans
+    return documents, annotated
 
 
 def main(argv: list[str]) -> None:
-    del argv
+    if len(argv) > 1:
+        raise SystemExit(f"ner-jax demo: unexpected arguments {argv[1:]}")
     started = time.perf_counter()
-    model = load_model(FLAGS.model, FLAGS.tap_block, FLAGS.dtype, FLAGS.component)
-    c = model.config
-    head = load_head(FLAGS.head) if FLAGS.head else None
-    if head is None and FLAGS.tap_block is None and FLAGS.component is None:
-        shipped = shipped_head(model.name)
-        head = load_head(shipped) if shipped else None
-    tap = f"{model.component}@{model.tap_block}"
-    spec = head.spec if head else InputSpec((tap,))
-    if head and head.model != model.name:
-        raise ValueError(f"--head reads {head.model} activations; --model is {model.name}")
-    reads = ", ".join(spec.taps) + (" + sentence end" if spec.sentence_end else "")
+    documents, annotated = demo_corpus()
+    detector = resolve_detector(FLAGS.model, FLAGS.detector)
+    if detector is None:  # no detector (asked for, or none ships): read the annotated mentions
+        documents = [
+            Document(d.id, d.text, tuple((s, e) for s, e, _ in annotated[d.id])) for d in documents
+        ]
+    with tempfile.TemporaryDirectory(prefix="ner-jax-demo-") as scratch:
+        directory = Path(FLAGS.index or Path(scratch) / "index")
+        config = IndexConfig(
+            model=FLAGS.model,
+            head=FLAGS.head,
+            detector=str(detector) if detector else NO_DETECTOR,
+            dtype=FLAGS.dtype,
+        )
+        summary = build_corpus_index(documents, directory, config, progress=False)
+        retriever = Retriever.load(directory)
+        try:
+            _report(retriever, summary, documents, annotated, started)
+        finally:
+            retriever.close()
+
+
+def _report(retriever: Retriever, summary: dict, documents, annotated, started: float) -> None:
+    encoder = retriever.encoder
+    record, c = encoder.record, encoder.extractor.model.config
     print(
-        f"model {model.name}: {c.architecture}, {c.num_hidden_layers} blocks, d={c.hidden_size}, "
-        f"{c.num_key_value_heads} kv heads x {c.head_dim}; reading {reads} "
-        f"(blocks after {max(spec.blocks)} never run); loaded in "
+        f"model {record['model']}: {c.architecture}, {c.num_hidden_layers} blocks, reading "
+        f"{', '.join(record['taps'])} (blocks after {max(encoder.extractor.blocks)} never run)"
+    )
+    print(f"head: {record['head_variant']} variant, {record['dim']}-d mention vectors")
+    rows = retriever.store.db.execute("SELECT doc, start_char, end_char FROM mentions")
+    by_doc: dict[int, list[tuple[int, int]]] = {}
+    for doc, start, end in rows:
+        by_doc.setdefault(doc, []).append((start, end))
+    found = [by_doc.get(i, []) for i in range(len(documents))]
+    gold = [[(s, e) for s, e, _ in annotated[d.id]] for d in documents]
+    if encoder.detector is None:
+        print("detector: none, the corpus's annotated mentions are indexed")
+    else:
+        test = encoder.detector.record.get("test", {}).get("test_crossner_pooled")
+        measured = f", span F1 {test['f1']:.2f} on CrossNER test" if test else ""
+        scores = span_scores(found, gold)
+        print(
+            f"detector: {record['detector_variant']} variant{measured}; on this corpus's "
+            f"annotation: precision {scores['precision']:.2f}, recall {scores['recall']:.2f}, "
+            f"F1 {scores['f1']:.2f}"
+        )
+    print(
+        f"indexed {summary['documents']} documents (plain text) -> {summary['mentions']} "
+        f"mentions ({summary['vector_backend']} search) in {summary['seconds']:.1f}s"
+    )
+    print(f"\ntop {SHOWN} documents per query, matched mention in [brackets], * = not annotated")
+    print(f"as a type the query means; precision over the top {JUDGED} in parentheses")
+    searched = time.perf_counter()
+    for query in FLAGS.queries:
+        hits = retriever.search(query, k=JUDGED)
+        right = [_is_right(annotated[h.doc_id], h.mentions[0], QUERIES.get(query)) for h in hits]
+        judged = f" ({sum(right)}/{len(hits)})" if query in QUERIES else ""
+        print(f"  {query}{judged}")
+        for hit, ok in list(zip(hits, right, strict=True))[:SHOWN]:
+            best = hit.mentions[0]
+            text = f"{hit.text[: best.start]}[{best.text}]{hit.text[best.end :]}"
+            print(f"   {' ' if ok or query not in QUERIES else '*'}{hit.score:.2f}  {text}")
+    seconds = time.perf_counter() - searched
+    print(
+        f"\n{len(FLAGS.queries)} queries in {seconds:.2f}s; demo total "
         f"{time.perf_counter() - started:.1f}s"
     )
-    print(f"head: {describe(head)}")
-    texts, spans, types = demo_corpus()
-    started = time.perf_counter()
-    extractor = FeatureExtractor(model, spec.components, spec.blocks)
-    inputs, _ = mention_inputs(extractor, texts, spans, spec)
-    labels = sorted(set(types))
-    template = head.query_template if head else QUERY_TEMPLATE
-    queries = query_inputs(extractor, labels, spec, template)
-    if head:
-        inputs, queries = head.project(inputs), head.project(queries)
-    mentions = [(d, s, e) for d, doc in enumerate(spans) for s, e in doc]
-    print(
-        f"{len(texts)} documents, {len(mentions)} gold mentions -> {inputs.shape} "
-        f"{inputs.dtype}; {len(labels)} type names -> {queries.shape}; "
-        f"{time.perf_counter() - started:.1f}s"
+
+
+def _is_right(spans, mention, kinds) -> bool:
+    """Whether an annotated mention of one of `kinds` overlaps the matched mention."""
+    return bool(kinds) and any(
+        kind in kinds and s < mention.end and mention.start < e for s, e, kind in spans
     )
-    unit = l2_normalise(inputs)
-    similarity = unit @ unit.T
-    np.fill_diagonal(similarity, -np.inf)
-    nearest = similarity.argmax(axis=1)
-    same = np.mean([types[i] == types[j] for i, j in enumerate(nearest)])
-    print(f"same type as nearest neighbour: {same:.0%} of {len(mentions)} mentions")
-    docs = np.array([d for d, _, _ in mentions])
-    scores = l2_normalise(queries) @ unit.T  # [types, mentions]
-    print("\ntype name as query: top 3 documents (best mention in [brackets], * = wrong type)")
-    hits = []
-    for label, row in zip(labels, scores, strict=True):
-        best = best_mention_scores(row[None], docs, len(texts))[0]
-        relevant = {d for (d, _, _), t in zip(mentions, types, strict=True) if t == label}
-        ranking = np.argsort(-best, kind="stable")
-        hits.append(np.mean([d in relevant for d in ranking[: len(relevant)]]))
-        print(f"  {label}")
-        for d in ranking[:3]:
-            i = max(np.flatnonzero(docs == d), key=lambda m: row[m])
-            mark = " " if types[i] == label else "*"
-            print(f"   {mark}{best[d]:.2f}  {_highlight(texts, mentions[i])}")
-    print(f"R-Precision over the {len(labels)} type names: {np.mean(hits):.2f}")
-
-
-def describe(head) -> str:
-    if head is None:
-        return "none (raw activations, cosine)"
-    data = head.record.get("data", {}).get("train", {})
-    score = head.record.get("metrics", {}).get("select_r_precision")
-    trained = (
-        f", trained on {data['mentions']:,} mentions of {len(data['types'])} types" if data else ""
-    )
-    selected = f", selection R-Precision {score:.3f}" if score is not None else ""
-    size = f"{head.params['fc1']['kernel'].shape[0]}->{head.module.hidden}->{head.module.out}"
-    return f"{head.record.get('variant', 'trained')} head {size}{trained}{selected}"
-
-
-def _highlight(texts: list[str], mention: tuple[int, int, int]) -> str:
-    doc, start, end = mention
-    text = texts[doc]
-    return f"{text[:start]}[{text[start:end]}]{text[end:]}"

@@ -6,7 +6,7 @@ from absl import flags
 
 from ner_jax.cli.common import define_corpus_flags
 from ner_jax.decoder import COMPONENTS
-from ner_jax.evaluate import SYSTEMS, EvaluateConfig, evaluate
+from ner_jax.evaluate import SPANS, SYSTEMS, EvaluateConfig, evaluate
 from ner_jax.head_inputs import QUERY_TEMPLATE
 
 FLAGS = flags.FLAGS
@@ -28,6 +28,8 @@ def define_flags() -> None:
     flags.DEFINE_bool("catch_all_queries", False, "also query catch-all types (misc, Other*)")
     flags.DEFINE_string("minilm", None, "MiniLM directory (default: the PyPI package)")
     flags.DEFINE_integer("seed", 0, "seed of the tie-breaking shuffle")
+    flags.DEFINE_enum("spans", "gold", list(SPANS), "mentions the model systems read")
+    flags.DEFINE_string("detector", None, "with --spans detected (default: the model's shipped)")
 
 
 def main(argv: list[str]) -> None:
@@ -51,6 +53,8 @@ def main(argv: list[str]) -> None:
         dtype=FLAGS.dtype,
         max_tokens=FLAGS.max_tokens,
         seed=FLAGS.seed,
+        spans=FLAGS.spans,
+        detector=FLAGS.detector,
     )
     report = evaluate(config)
     print(open(f"{FLAGS.out}/report.md").read().split("\n\n| type")[0])

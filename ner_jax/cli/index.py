@@ -1,4 +1,4 @@
-"""`ner-jax index`: build a corpus index from documents with mention spans, or add to one."""
+"""`ner-jax index`: build a corpus index from documents (spans given or detected), or add to one."""
 
 from __future__ import annotations
 
@@ -29,6 +29,12 @@ def define_flags() -> None:
     flags.DEFINE_string(
         "head", None, "head file (default: the model's shipped head; with --add: the index's)"
     )
+    flags.DEFINE_string(
+        "detector",
+        None,
+        "mention detector file for documents without spans (default: the model's shipped one;"
+        " 'none': documents must bring spans; with --add: the index's)",
+    )
     flags.DEFINE_enum("backend", "auto", list(BACKENDS), "vector index backend (not with --add)")
     flags.DEFINE_integer("max_tokens", 512, "context per encoding; longer documents are windowed")
     flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "decoder compute dtype")
@@ -57,7 +63,11 @@ def main(argv: list[str]) -> None:
 def _index_or_add() -> dict:
     documents = read_documents(FLAGS.input, FLAGS.format)
     if FLAGS.add:
-        fixed = [f"--{name}" for name in ("backend", "max_tokens", "dtype") if FLAGS[name].present]
+        fixed = [
+            f"--{name}"
+            for name in ("backend", "max_tokens", "dtype", "detector")
+            if FLAGS[name].present
+        ]
         if fixed:
             raise ValueError(f"{', '.join(fixed)}: with --add the index's own settings are used")
         return add_to_index(
@@ -66,6 +76,7 @@ def _index_or_add() -> dict:
     config = IndexConfig(
         model=FLAGS.model or DEFAULT_MODEL,
         head=FLAGS.head,
+        detector=FLAGS.detector,
         backend=FLAGS.backend,
         max_tokens=FLAGS.max_tokens,
         dtype=FLAGS.dtype,
