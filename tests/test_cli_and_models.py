@@ -78,8 +78,8 @@ def test_demo_runs_end_to_end():
     result = run_cli("demo", timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
-    assert "head: default variant, 1524-d mention vectors" in out
-    assert "detector: default variant, span F1" in out
+    assert "head: shipped, 1524-d mention vectors" in out
+    assert "detector: default, span F1" in out
     assert "indexed 299 documents (plain text)" in out
     judged = [line for line in out.splitlines() if line.startswith("  ") and "/5)" in line]
     assert len(judged) == 8  # every query found 5 documents

@@ -388,6 +388,10 @@ def test_plain_text_is_detected_and_read_in_one_pass(setup, tmp_path):
         build_corpus_index(plain, tmp_path / "none", IndexConfig(model=model, head=heads[0],
                            detector=NO_DETECTOR), progress=False)  # fmt: skip
     summary = build_corpus_index(plain, tmp_path / "index", config, progress=False)
+    args = ["--model", model, "--head", heads[0], "--detector", detector, "--max_tokens", "64"]
+    built = run_cli("index", "--input", tmp_path / "plain.txt", "--index", tmp_path / "cli", *args)
+    assert built.returncode == 0, built.stderr[-2000:]
+    assert f"21 documents, {summary['mentions']} mentions" in built.stdout
     store = Store(tmp_path / "index" / "store.sqlite")
     rows = store.db.execute("SELECT row, doc, start_char, end_char FROM mentions").fetchall()
     store.close()

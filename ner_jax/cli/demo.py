@@ -98,7 +98,7 @@ def _report(retriever: Retriever, summary: dict, documents, annotated, started: 
         f"model {record['model']}: {c.architecture}, {c.num_hidden_layers} blocks, reading "
         f"{', '.join(record['taps'])} (blocks after {max(encoder.extractor.blocks)} never run)"
     )
-    print(f"head: {record['head_variant']} variant, {record['dim']}-d mention vectors")
+    print(f"head: {record['head_variant']}, {record['dim']}-d mention vectors")
     rows = retriever.store.db.execute("SELECT doc, start_char, end_char FROM mentions")
     by_doc: dict[int, list[tuple[int, int]]] = {}
     for doc, start, end in rows:
@@ -112,7 +112,7 @@ def _report(retriever: Retriever, summary: dict, documents, annotated, started: 
         measured = f", span F1 {test['f1']:.2f} on CrossNER test" if test else ""
         scores = span_scores(found, gold)
         print(
-            f"detector: {record['detector_variant']} variant{measured}; on this corpus's "
+            f"detector: {record['detector_variant']}{measured}; on this corpus's "
             f"annotation: precision {scores['precision']:.2f}, recall {scores['recall']:.2f}, "
             f"F1 {scores['f1']:.2f}"
         )
