@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 from cli import run_cli
-from tiny_models import WORDS, tiny_bert, tiny_checkpoint
+from tiny_models import WORDS, tiny_bert, tiny_checkpoint, tiny_detector
 
+from ner_jax.benchmark import build_benchmark
+from ner_jax.detected_mentions import detect_mentions
+from ner_jax.detector import load_detector
+from ner_jax.detector_tags import span_scores
 from ner_jax.evaluate import EvaluateConfig, evaluate
-from ner_jax.metrics import evaluate_rankings
+from ner_jax.features import FeatureExtractor
+from ner_jax.metrics import best_mention_scores, evaluate_rankings, rank
+from ner_jax.models import load_model
 from ner_jax.probe import ProbeConfig, probe
 
 CORPUS_A = """the\tO
@@ -115,6 +122,42 @@ def test_evaluate_writes_reports_that_rescore_from_the_rankings(setup):
         )
         assert rescored["r_precision"] == pytest.approx(result["r_precision"]), name
     assert "| raw | " in (root / "out/report.md").read_text()
+
+
+def test_evaluate_with_detected_spans(setup, tmp_path):
+    root, model = setup
+    detector = tiny_detector(tmp_path / "names", model)
+    data = (str(root / "a.txt"), str(root / "b.txt"))
+    config = EvaluateConfig(
+        data=data,
+        out=str(tmp_path / "out"),
+        systems=("bm25", "raw"),
+        model=model,
+        tap_block=2,
+        spans="detected",
+        detector=str(detector),
+    )
+    report = evaluate(config)
+    bench = build_benchmark(data, None, False)
+    texts = [d.text for d in bench.documents]
+    extractor = FeatureExtractor(load_model(model, 2), ("resid_in", "v"), (0, 2))
+    found = detect_mentions(extractor, load_detector(detector), texts)
+    gold = [[(s.start, s.end) for s in d.spans] for d in bench.documents]
+    assert report["spans"] == "detected" and report["detector"]["mentions"] == len(found.docs)
+    assert report["detector"]["f1"] == pytest.approx(span_scores(found.spans, gold)["f1"])
+    assert report["detector"]["f1"] > 0.5  # the names are found; "castle" is not a name
+    # The raw system ranks by the detected mentions' v@2 against the type names.
+    mentions = found.mention["v", 2]
+    unit = mentions / np.linalg.norm(mentions, axis=1, keepdims=True)
+    queries = extractor.embed_queries([q.text for q in bench.queries])["v"][1]
+    queries = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+    scores = best_mention_scores(queries @ unit.T, found.docs, len(texts))
+    relevant = [q.relevant for q in bench.queries]
+    by_hand = evaluate_rankings(rank(scores, 0), relevant)["r_precision"]
+    assert report["systems"]["raw"]["r_precision"] == pytest.approx(by_hand)
+    assert "Model systems read detected spans" in (tmp_path / "out" / "report.md").read_text()
+    with pytest.raises(ValueError, match="minilm_mentions embeds gold mention strings"):
+        evaluate(dataclasses.replace(config, systems=("minilm_mentions",)))
 
 
 def test_head_system_ranks_by_projected_mentions_and_sentence_ends(setup, tmp_path):

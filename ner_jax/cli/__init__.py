@@ -38,6 +38,20 @@ def use_all_cpu_cores() -> None:
         os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
 
 
+def keep_compilations() -> None:
+    """XLA executables cached on disk (JAX's persistent compilation cache), unless the user set
+    JAX_COMPILATION_CACHE_DIR: a command's jit shapes compile once per machine, not per run
+    (the demo's index build on 2 cores: 112.6 s the first time, 57.7 s the next, under load)."""
+    import jax
+
+    from ner_jax.models import cache_root
+
+    if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+        jax.config.update("jax_compilation_cache_dir", str(cache_root() / "xla"))
+    if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
 def run() -> None:
     """Console-script entry point."""
     if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help", "help"):
@@ -48,6 +62,7 @@ def run() -> None:
         print(f"ner-jax: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
         sys.exit(2)
     use_all_cpu_cores()
+    keep_compilations()
     # JAX logs at INFO that it found no TPU on every CPU or GPU host: noise for our users.
     std_logging.getLogger("jax._src.xla_bridge").setLevel(std_logging.WARNING)
     module = importlib.import_module(COMMANDS[command][0])
