@@ -102,10 +102,10 @@ def test_auto_backend_is_exact_below_threshold_and_scann_above(monkeypatch):
 def test_scann_tree_is_sized_by_corpus():
     config = ScannConfig()
     assert config.sized(5000) == dict(
-        num_leaves=71, num_leaves_to_search=10, training_sample_size=5000
+        num_leaves=71, num_leaves_to_search=15, training_sample_size=5000
     )
     assert config.sized(1_000_000) == dict(
-        num_leaves=1000, num_leaves_to_search=100, training_sample_size=250_000
+        num_leaves=1000, num_leaves_to_search=200, training_sample_size=250_000
     )
     assert config.sized(10**8)["num_leaves"] == 2000
 

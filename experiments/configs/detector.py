@@ -48,8 +48,8 @@ class Variant:
 
 
 VARIANTS = {
-    # The default: the head's own tap, with the two following tokens (a decoder token has not
-    # seen what follows it, which is where a name ends) and the one before.
+    # The default: the head's block, one token before and two after. Measured (1,500 steps,
+    # pooled CrossNER test F1): token alone 0.684, (2, 0) 0.766, (1, 2) 0.768, (1, 4) 0.767.
     "default": Variant(("attn@15", "resid_out@15")),
     "no_context": Variant(("attn@15", "resid_out@15"), context=(0, 0)),
     "before_only": Variant(("attn@15", "resid_out@15"), context=(2, 0)),

@@ -1,0 +1,351 @@
+"""Vector index benchmark: ScaNN against exact search on the same vectors.
+
+  nice -n 19 .venv/bin/python scripts/bench_index.py --out results/bench_index.json
+  nice -n 19 .venv/bin/python scripts/bench_index.py --quick  # 10k and 100k, 100 queries
+
+Synthetic clustered unit vectors shaped like mention vectors: a raw part and a --head_dim part,
+each L2-normalised and scaled by sqrt(0.5). Cluster (type) centres share one direction, as
+contextual embeddings do, fall into --domains groups of related types, and have Zipf sizes; a
+point is its centre plus noise. Queries are centres plus more noise (a type description lands
+near its type, not on it) and are not in the index. Each size is a prefix of the same rows
+(fixed-seed chunks). Per size: build seconds, ScaNN recall@k against exact, search latency
+p50/p99 one query at a time after a warm-up, bytes per mention on disk, and the process peak
+RSS after building. --index DIR adds a "real" row for a corpus index (DIR/vectors or DIR),
+queried with its own rows plus small noise. --sweep also measures search-time knobs (leaves
+searched, AH candidates re-scored) on each ScaNN tree; --scann_* override ScannConfig fields;
+--compare adds a second ScaNN build per size with other ScannConfig values (rows "compare").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import json
+import math
+import resource
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from absl import app, flags
+
+from ner_jax.vector_index import ScannConfig, build_index, bytes_on_disk
+
+flags.DEFINE_string("sizes", "10000,100000,1000000", "comma-separated index sizes")
+flags.DEFINE_bool("quick", False, "sizes 10000,100000 and 100 queries")
+flags.DEFINE_integer("dim", 1524, "vector dimension")
+flags.DEFINE_integer("head_dim", 500, "width of the head part (0: one part of width --dim)")
+flags.DEFINE_integer("clusters", 3000, "cluster (type) centres")
+flags.DEFINE_float("zipf", 1.1, "cluster size of rank r is proportional to r ** -zipf")
+flags.DEFINE_integer("domains", 30, "groups of related clusters (0: no grouping)")
+flags.DEFINE_float("centre_shared", 0.65, "weight of the direction all centres share")
+flags.DEFINE_float("centre_domain", 0.8, "weight of a centre's domain direction")
+flags.DEFINE_float("point_noise", 1.0, "noise norm around a unit centre, per part (points)")
+flags.DEFINE_float("query_noise", 1.5, "noise norm around a unit centre, per part (queries)")
+flags.DEFINE_integer("queries", None, "queries (default 200, --quick 100)")
+flags.DEFINE_integer("k", 100, "neighbours per query")
+flags.DEFINE_integer("warmup", 10, "untimed queries per backend before timing")
+flags.DEFINE_integer("seed", 0, "data seed")
+flags.DEFINE_string("index", None, "a real corpus index directory to benchmark as well")
+flags.DEFINE_float("real_noise", 0.1, "noise norm added to real rows to make queries")
+flags.DEFINE_bool("sweep", False, "also sweep leaves_to_search and pre-reorder candidates")
+flags.DEFINE_string("tmp_dir", None, "where to save indexes to measure them (default: TMPDIR)")
+for _field in dataclasses.fields(ScannConfig):
+    flags.DEFINE_string(f"scann_{_field.name}", None, f"override ScannConfig.{_field.name}")
+flags.DEFINE_string(
+    "compare", None, 'also build ScaNN with these overrides, e.g. "anisotropic_threshold=0.2"'
+)
+flags.DEFINE_string("out", None, "JSON output path")
+FLAGS = flags.FLAGS
+
+_CHUNK = 32_768  # rows generated per chunk (~200 MB of float32 noise at D=1524)
+
+
+def scann_config() -> ScannConfig:
+    overrides = {}
+    for field in dataclasses.fields(ScannConfig):
+        value = getattr(FLAGS, f"scann_{field.name}")
+        if value is not None:
+            overrides[field.name] = type(field.default)(value)
+    return ScannConfig(**overrides)
+
+
+def compare_config(config: ScannConfig) -> ScannConfig | None:
+    if not FLAGS.compare:
+        return None
+    kinds = {f.name: type(f.default) for f in dataclasses.fields(ScannConfig)}
+    pairs = [item.split("=", 1) for item in FLAGS.compare.split(",")]
+    return dataclasses.replace(config, **{key: kinds[key](value) for key, value in pairs})
+
+
+def parts(dim: int, head_dim: int) -> list[slice]:
+    """Column ranges normalised separately, like the raw and head parts of a mention vector."""
+    if not 0 < head_dim < dim:
+        return [slice(0, dim)]
+    return [slice(0, dim - head_dim), slice(dim - head_dim, dim)]
+
+
+def unit_parts(x: np.ndarray, cols: list[slice]) -> np.ndarray:
+    """x [N, D] with each part L2-normalised and scaled by sqrt(1/parts), in place."""
+    for c in cols:
+        x[:, c] /= np.linalg.norm(x[:, c], axis=1, keepdims=True) * math.sqrt(len(cols))
+    return x
+
+
+def noisy(rng, centres: np.ndarray, noise: float, cols: list[slice]) -> np.ndarray:
+    """[N, D] unit rows: per part, the (unit) centre part plus Gaussian noise of norm ~noise."""
+    x = rng.standard_normal(centres.shape, dtype=np.float32)  # [N, D]
+    for c in cols:
+        x[:, c] *= noise / math.sqrt(c.stop - c.start)
+    x += centres * math.sqrt(len(cols))  # centre parts back to unit norm each
+    return unit_parts(x, cols)
+
+
+class Synthetic:
+    """Clustered mention-like vectors; row i is the same whatever the total asked for."""
+
+    def __init__(self, dim: int, head_dim: int, clusters: int, seed: int):
+        self.dim, self.seed, self.cols = dim, seed, parts(dim, head_dim)
+        rng = np.random.default_rng([seed, 0])
+        shared = rng.standard_normal((1, dim), dtype=np.float32)  # [1, D]
+        domains = rng.standard_normal((max(1, FLAGS.domains), dim), dtype=np.float32)  # [G, D]
+        own = rng.standard_normal((clusters, dim), dtype=np.float32)  # [C, D]
+        for x in (shared, domains, own):
+            for c in self.cols:
+                x[:, c] /= math.sqrt(c.stop - c.start)  # ~unit norm per part
+        domain = domains[rng.integers(0, len(domains), clusters)] if FLAGS.domains else 0
+        centres = FLAGS.centre_shared * shared + FLAGS.centre_domain * domain + own
+        self.centres = unit_parts(centres, self.cols)  # [C, D]
+        rank = np.arange(1, clusters + 1, dtype=np.float64)
+        self.sizes = rank**-FLAGS.zipf / np.sum(rank**-FLAGS.zipf)  # [C], share of points
+
+    def points(self, out: np.ndarray) -> np.ndarray:
+        """Fills out [n, D] with rows 0..n-1."""
+        n = len(out)
+        for chunk, start in enumerate(range(0, n, _CHUNK)):
+            rng = np.random.default_rng([self.seed, 1, chunk])  # per chunk: prefixes agree
+            rows = min(_CHUNK, n - start)
+            label = rng.choice(len(self.centres), rows, p=self.sizes)  # [rows]
+            out[start : start + rows] = noisy(
+                rng, self.centres[label], FLAGS.point_noise, self.cols
+            )
+        return out
+
+    def queries(self, q: int) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, 2])
+        # Between uniform over types and proportional to their mention counts.
+        weight = np.sqrt(self.sizes) / np.sum(np.sqrt(self.sizes))
+        label = rng.choice(len(self.centres), q, p=weight)  # [q]
+        return noisy(rng, self.centres[label], FLAGS.query_noise, self.cols)
+
+
+def real_vectors(directory: Path) -> np.ndarray:
+    """[N, D] float32 unit rows of a saved VectorIndex (int8 rows dequantised for scann)."""
+    if (directory / "vectors" / "index.json").is_file():
+        directory = directory / "vectors"
+    meta = json.loads((directory / "index.json").read_text(encoding="utf-8"))
+    if meta["backend"] == "exact":
+        return np.load(directory / "vectors.npy")
+    x = np.load(directory / "scann" / "int8_dataset.npy").astype(np.float32)  # [N, D]
+    x /= np.load(directory / "scann" / "int8_multipliers.npy").astype(np.float32)  # [D]
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def recall(found: np.ndarray, truth: np.ndarray) -> float:
+    hits = [len(set(f) & set(t)) / len(t) for f, t in zip(found, truth, strict=True)]
+    return float(np.mean(hits))
+
+
+def latency_ms(search, queries: np.ndarray) -> tuple[float, float]:
+    """p50 and p99 ms of search(one query), after FLAGS.warmup untimed queries."""
+    for i in range(min(FLAGS.warmup, len(queries))):
+        search(queries[i : i + 1])
+    ms = []
+    for i in range(len(queries)):
+        started = time.perf_counter()
+        search(queries[i : i + 1])
+        ms.append(1000 * (time.perf_counter() - started))
+    p50, p99 = np.percentile(ms, [50, 99])
+    return round(float(p50), 3), round(float(p99), 3)
+
+
+def saved_bytes(index, n: int, tmp_dir: str | None) -> float:
+    with tempfile.TemporaryDirectory(dir=tmp_dir) as tmp:
+        index.save(Path(tmp) / "idx")
+        return round(bytes_on_disk(Path(tmp) / "idx") / n, 1)
+
+
+def sweep(index, queries: np.ndarray, truth: np.ndarray, k: int) -> list[dict]:
+    """Recall and latency of one ScaNN tree at other search-time settings."""
+    leaves = index.config.sized(len(index))
+    base, total = leaves["num_leaves_to_search"], leaves["num_leaves"]
+    rows = []
+    for searched in sorted({max(1, base // 2), base, min(total, 2 * base), min(total, 4 * base)}):
+        for candidates in (k, 2 * k, 4 * k, 8 * k, 16 * k):
+
+            def search(q, searched=searched, candidates=candidates):
+                return index.searcher.search_batched(
+                    q,
+                    final_num_neighbors=k,
+                    leaves_to_search=searched,
+                    pre_reorder_num_neighbors=candidates,
+                )
+
+            ids = np.asarray(search(queries)[0], np.int64)
+            p50, p99 = latency_ms(search, queries)
+            rows.append(
+                {
+                    "leaves_to_search": searched,
+                    "num_leaves": total,
+                    "pre_reorder": candidates,
+                    "recall_at_k": round(recall(ids, truth), 4),
+                    "p50_ms": p50,
+                    "p99_ms": p99,
+                }
+            )
+    return rows
+
+
+def measure(row: dict, name: str, index, queries: np.ndarray, truth: np.ndarray | None):
+    """Adds name_{recall_at_k, p50_ms, p99_ms, bytes_per_mention} to row."""
+    k = row["k"]
+    if truth is not None:
+        row[f"{name}_recall_at_{k}"] = round(recall(index.search(queries, k)[1], truth), 4)
+    p50, p99 = latency_ms(lambda q: index.search(q, k), queries)
+    row[f"{name}_p50_ms"], row[f"{name}_p99_ms"] = p50, p99
+    row[f"{name}_bytes_per_mention"] = saved_bytes(index, row["n"], FLAGS.tmp_dir)
+
+
+def bench(
+    name: str,
+    vectors: np.ndarray,
+    queries: np.ndarray,
+    config: ScannConfig,
+    compare: ScannConfig | None,
+) -> dict:
+    n, k = len(vectors), min(FLAGS.k, len(vectors))
+    row = {"data": name, "n": n, "dim": vectors.shape[1], "queries": len(queries), "k": k}
+    started = time.perf_counter()
+    exact = build_index(vectors, "exact")
+    row["exact_build_s"] = round(time.perf_counter() - started, 2)
+    started = time.perf_counter()
+    scann = build_index(vectors, "scann", config)
+    row["scann_build_s"] = round(time.perf_counter() - started, 2)
+    row["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    wide = min(4 * k, n)  # ScaNN re-scores max(reorder, 4 k) AH candidates
+    scores, truth = exact.search(queries, wide)  # [Q, wide]
+    truth = truth[:, :k]  # [Q, k]
+    # How far the k-th neighbour stands above the (4 k)-th: a small gap is a hard query.
+    row["exact_mean_score_at"] = {r: round(float(scores[:, r - 1].mean()), 4) for r in (1, k, wide)}
+    measure(row, "exact", exact, queries, None)
+    measure(row, "scann", scann, queries, truth)
+    if FLAGS.sweep:
+        row["sweep"] = sweep(scann, queries, truth, k)
+    if compare is not None:
+        del scann  # one ScaNN build's memory at a time
+        gc.collect()
+        started = time.perf_counter()
+        other = build_index(vectors, "scann", compare)
+        row["compare_build_s"] = round(time.perf_counter() - started, 2)
+        measure(row, "compare", other, queries, truth)
+    return row
+
+
+def print_table(rows: list[dict]) -> None:
+    print(
+        f"{'data':<9} {'N':>9} {'backend':<7} {'build s':>8} {'recall@k':>8} "
+        f"{'p50 ms':>8} {'p99 ms':>8} {'B/mention':>9} {'peak RSS MB':>11}"
+    )
+    for r in rows:
+        for name in ("exact", "scann", "compare"):
+            if f"{name}_build_s" not in r:
+                continue
+            found = r.get(f"{name}_recall_at_{r['k']}")
+            rec = "-" if found is None else f"{found:.4f}"
+            rss = "" if name == "compare" else r["peak_rss_mb"]  # taken before that build
+            print(
+                f"{r['data']:<9} {r['n']:>9} {name:<7} {r[f'{name}_build_s']:>8} "
+                f"{rec:>8} {r[f'{name}_p50_ms']:>8} {r[f'{name}_p99_ms']:>8} "
+                f"{r[f'{name}_bytes_per_mention']:>9} {rss:>11}"
+            )
+    for r in rows:
+        for s in r.get("sweep", []):
+            print(
+                f"sweep {r['data']} N={r['n']}: leaves {s['leaves_to_search']}/{s['num_leaves']}"
+                f" pre_reorder {s['pre_reorder']}: recall {s['recall_at_k']:.4f}"
+                f" p50 {s['p50_ms']} ms p99 {s['p99_ms']} ms"
+            )
+
+
+def main(argv):
+    del argv
+    # A killed run (kill PID) still removes its temp dir: the points file is 6 GB at 1M.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    sizes = sorted(int(s) for s in ("10000,100000" if FLAGS.quick else FLAGS.sizes).split(","))
+    n_queries = FLAGS.queries or (100 if FLAGS.quick else 200)
+    config = scann_config()
+    compare = compare_config(config)
+    synthetic = Synthetic(FLAGS.dim, FLAGS.head_dim, FLAGS.clusters, FLAGS.seed)
+    queries = synthetic.queries(n_queries)  # [Q, D]
+    with tempfile.TemporaryDirectory(dir=FLAGS.tmp_dir) as tmp:
+        # File-backed, as load_index maps exact vectors: under memory pressure (ScaNN's build
+        # copies the rows and more) the kernel can drop these pages instead of running out.
+        vectors = np.lib.format.open_memmap(
+            Path(tmp) / "points.npy", "w+", np.float32, (sizes[-1], FLAGS.dim)
+        )  # [N_max, D]; the sizes are prefixes of it (views, no copies)
+        synthetic.points(vectors)
+        rows = [bench("synthetic", vectors[:n], queries, config, compare) for n in sizes]
+        del vectors
+        gc.collect()
+    if FLAGS.index:
+        real = real_vectors(Path(FLAGS.index))  # [N, D]
+        rng = np.random.default_rng([FLAGS.seed, 3])
+        picked = real[rng.choice(len(real), min(n_queries, len(real)), replace=False)]
+        noise = rng.standard_normal(picked.shape, dtype=np.float32)
+        noise *= FLAGS.real_noise / math.sqrt(real.shape[1])
+        real_queries = picked + noise
+        real_queries /= np.linalg.norm(real_queries, axis=1, keepdims=True)
+        rows.append(bench("real", real, real_queries, config, compare))
+        del real
+    print_table(rows)
+    if FLAGS.out:
+        synth = [r for r in rows if r["data"] == "synthetic"]
+        at_1m = next((r for r in synth if r["n"] == 1_000_000), None)
+        largest = synth[-1]
+        result = {
+            "scann_recall_at_100_1m": at_1m and at_1m.get("scann_recall_at_100"),
+            "query_p50_ms_1m": at_1m and at_1m["scann_p50_ms"],
+            "query_p99_ms_1m": at_1m and at_1m["scann_p99_ms"],
+            "index_bytes_per_mention": largest["scann_bytes_per_mention"],
+            "index_peak_rss_mb": largest["peak_rss_mb"],
+            "scann_config": dataclasses.asdict(config),
+            "compare_config": compare and dataclasses.asdict(compare),
+            "data": {
+                "dim": FLAGS.dim,
+                "head_dim": FLAGS.head_dim,
+                "clusters": FLAGS.clusters,
+                "zipf": FLAGS.zipf,
+                "domains": FLAGS.domains,
+                "centre_shared": FLAGS.centre_shared,
+                "centre_domain": FLAGS.centre_domain,
+                "point_noise": FLAGS.point_noise,
+                "query_noise": FLAGS.query_noise,
+                "queries": n_queries,
+                "seed": FLAGS.seed,
+                "index": FLAGS.index,
+            },
+            "rows": rows,
+        }
+        Path(FLAGS.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(FLAGS.out).write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    app.run(main)
