@@ -51,6 +51,13 @@ flags.DEFINE_integer("warmup", 10, "untimed queries per backend before timing")
 flags.DEFINE_integer("seed", 0, "data seed")
 flags.DEFINE_string("index", None, "a real corpus index directory to benchmark as well")
 flags.DEFINE_float("real_noise", 0.1, "noise norm added to real rows to make queries")
+flags.DEFINE_list(
+    "real_queries",
+    ["../shared/data/queries/crossner.json", "../shared/data/queries/multiconer.json"],
+    "for a corpus index (DIR/encoder.json): JSON maps label -> query words, embedded with the"
+    " index's own encoder as the real queries (instead of noisy rows)",
+)
+flags.DEFINE_bool("synthetic", True, "run the synthetic sizes (--nosynthetic: only --index)")
 flags.DEFINE_bool("sweep", False, "also sweep leaves_to_search and pre-reorder candidates")
 flags.DEFINE_string("tmp_dir", None, "where to save indexes to measure them (default: TMPDIR)")
 for _field in dataclasses.fields(ScannConfig):
@@ -152,6 +159,18 @@ def real_vectors(directory: Path) -> np.ndarray:
     x = np.load(directory / "scann" / "int8_dataset.npy").astype(np.float32)  # [N, D]
     x /= np.load(directory / "scann" / "int8_multipliers.npy").astype(np.float32)  # [D]
     return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def described_queries(directory: Path, files: list[str]) -> np.ndarray:
+    """[Q, D] type descriptions (the query words of `files`) embedded by the index's encoder."""
+    from ner_jax.retriever import Retriever
+
+    words = sorted({w for f in files for w in json.loads(Path(f).read_text()).values()})
+    retriever = Retriever.load(directory)
+    try:
+        return retriever.encoder.queries(words)
+    finally:
+        retriever.close()
 
 
 def peak_rss_mb() -> float:
@@ -294,31 +313,36 @@ def main(argv):
     compare = compare_config(config)
     synthetic = Synthetic(FLAGS.dim, FLAGS.head_dim, FLAGS.clusters, FLAGS.seed)
     queries = synthetic.queries(n_queries)  # [Q, D]
+    rows = []
     with tempfile.TemporaryDirectory(dir=FLAGS.tmp_dir) as tmp:
         # File-backed, as load_index maps exact vectors: under memory pressure (ScaNN's build
         # copies the rows and more) the kernel can drop these pages instead of running out.
-        vectors = np.lib.format.open_memmap(
-            Path(tmp) / "points.npy", "w+", np.float32, (sizes[-1], FLAGS.dim)
-        )  # [N_max, D]; the sizes are prefixes of it (views, no copies)
-        synthetic.points(vectors)
-        rows = [bench("synthetic", vectors[:n], queries, config, compare) for n in sizes]
-        del vectors
-        gc.collect()
+        if FLAGS.synthetic:
+            vectors = np.lib.format.open_memmap(
+                Path(tmp) / "points.npy", "w+", np.float32, (sizes[-1], FLAGS.dim)
+            )  # [N_max, D]; the sizes are prefixes of it (views, no copies)
+            synthetic.points(vectors)
+            rows = [bench("synthetic", vectors[:n], queries, config, compare) for n in sizes]
+            del vectors
+            gc.collect()
     if FLAGS.index:
         real = real_vectors(Path(FLAGS.index))  # [N, D]
-        rng = np.random.default_rng([FLAGS.seed, 3])
-        picked = real[rng.choice(len(real), min(n_queries, len(real)), replace=False)]
-        noise = rng.standard_normal(picked.shape, dtype=np.float32)
-        noise *= FLAGS.real_noise / math.sqrt(real.shape[1])
-        real_queries = picked + noise
-        real_queries /= np.linalg.norm(real_queries, axis=1, keepdims=True)
+        if (Path(FLAGS.index) / "encoder.json").is_file() and FLAGS.real_queries:
+            real_queries = described_queries(Path(FLAGS.index), FLAGS.real_queries)
+        else:
+            rng = np.random.default_rng([FLAGS.seed, 3])
+            picked = real[rng.choice(len(real), min(n_queries, len(real)), replace=False)]
+            noise = rng.standard_normal(picked.shape, dtype=np.float32)
+            noise *= FLAGS.real_noise / math.sqrt(real.shape[1])
+            real_queries = picked + noise
+            real_queries /= np.linalg.norm(real_queries, axis=1, keepdims=True)
         rows.append(bench("real", real, real_queries, config, compare))
         del real
     print_table(rows)
     if FLAGS.out:
         synth = [r for r in rows if r["data"] == "synthetic"]
         at_1m = next((r for r in synth if r["n"] == 1_000_000), None)
-        largest = synth[-1]
+        largest = (synth or rows)[-1]
         result = {
             "scann_recall_at_100_1m": at_1m and at_1m.get("scann_recall_at_100"),
             "query_p50_ms_1m": at_1m and at_1m["scann_p50_ms"],
