@@ -13,7 +13,13 @@ from absl import logging
 from ner_jax import atomic
 from ner_jax.corpus_docs import Document, MentionsNeeded
 from ner_jax.detected_mentions import detect_mentions
-from ner_jax.detector import Detector, load_detector, shipped_detector
+from ner_jax.detector import (
+    NO_DETECTOR,
+    Detector,
+    load_detector,
+    resolve_detector,
+    shipped_detector,
+)
 from ner_jax.features import FeatureExtractor
 from ner_jax.head_file import Head, load_head, shipped_head, weights_path
 from ner_jax.head_inputs import mention_inputs, parse_tap, query_inputs
@@ -32,8 +38,6 @@ IDENTITY = (
     "detector_sha256",
     "dtype",
 )
-# --detector value for an encoder without one (documents must then bring their spans).
-NO_DETECTOR = "none"
 
 
 class EncoderMismatch(ValueError):
@@ -64,15 +68,6 @@ def resolve_head(model: str, head: str | Path | None) -> Path:
     if shipped is None:
         raise FileNotFoundError(f"no head ships for model {model!r}: give a head file (--head)")
     return shipped
-
-
-def resolve_detector(model: str, detector: str | Path | None) -> Path | None:
-    """The detector file given (None for NO_DETECTOR), else the one shipped for the model."""
-    if detector == NO_DETECTOR:
-        return None
-    if detector is not None:
-        return Path(detector).with_suffix(".safetensors")
-    return shipped_detector(model)
 
 
 def describe(record: dict) -> str:
@@ -268,8 +263,8 @@ class CorpusEncoder:
             self._given([documents[d] for d in given]),
             self._found([documents[d] for d in found]),
         ]
-        for part, chosen in zip(parts, (given, found), strict=True):
-            part[1][:, 0] = np.asarray(chosen, np.int64)[part[1][:, 0]] if len(part[1]) else 0
+        for (_, origin, _), chosen in zip(parts, (given, found), strict=True):
+            origin[:, 0] = np.asarray(chosen, np.int64)[origin[:, 0]]  # back to documents' order
         vectors = np.concatenate([p[0] for p in parts])
         origin = np.concatenate([p[1] for p in parts])
         dropped = sum(p[2] for p in parts)

@@ -21,12 +21,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from ner_jax.detector_tags import decode
-from ner_jax.features import bucket
+from ner_jax.features import bucket, l2_normalise
 from ner_jax.head_file import load_params, save_params
-from ner_jax.head_inputs import parse_tap
 
 SHIPPED = Path(__file__).parent / "detectors"  # detectors that ship with the package, per model
 _ROWS = 64  # texts per tagger call
+NO_DETECTOR = "none"  # the --detector value for none (documents must then bring their spans)
 
 
 class MentionTagger(nn.Module):
@@ -72,14 +72,6 @@ class Detector:
         """Added to the O log-probability before decoding (chosen on the selection split)."""
         return float(self.record.get("o_bias", 0.0))
 
-    @property
-    def components(self) -> tuple[str, ...]:
-        return tuple(sorted({c for c, _ in map(parse_tap, self.taps)}))
-
-    @property
-    def blocks(self) -> tuple[int, ...]:
-        return tuple(sorted({b for _, b in map(parse_tap, self.taps)}))
-
     def log_probs(self, features: Sequence[np.ndarray]) -> list[np.ndarray]:
         """[T_d, 3] tag log-probabilities per text from its [T_d, W] token features."""
         out: list[np.ndarray] = [np.zeros((0, 3), np.float32)] * len(features)
@@ -115,9 +107,7 @@ class Detector:
 
 def token_inputs(features: dict[str, np.ndarray], taps: Sequence[str]) -> np.ndarray:
     """[T, sum widths] float32: the taps' token rows, each unit-normalised, side by side."""
-    parts = [np.asarray(features[t], np.float32) for t in taps]
-    parts = [x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12) for x in parts]
-    return np.concatenate(parts, axis=-1)
+    return np.concatenate([l2_normalise(features[t]) for t in taps], axis=-1)
 
 
 def save_detector(path: str | Path, params: dict, record: dict) -> Path:
@@ -138,3 +128,12 @@ def shipped_detector(model: str) -> Path | None:
     """The detector shipped for a named model, if there is one."""
     path = SHIPPED / f"{model}.safetensors"
     return path if path.is_file() else None
+
+
+def resolve_detector(model: str, detector: str | Path | None) -> Path | None:
+    """The detector file given (None for NO_DETECTOR), else the one shipped for the model."""
+    if detector == NO_DETECTOR:
+        return None
+    if detector is not None:
+        return Path(detector).with_suffix(".safetensors")
+    return shipped_detector(model)

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 import numpy as np
 
 O, B, I = 0, 1, 2  # noqa: E741 (the scheme's own letters)
-TAGS = ("O", "B", "I")
 _ALLOWED = np.array(  # [from, to]: I never follows O (nor starts a text)
     [[True, True, False], [True, True, True], [True, True, True]]
 )
@@ -67,7 +66,10 @@ def viterbi(log_probs: np.ndarray, real: np.ndarray) -> np.ndarray:
 
 def tag_spans(text: str, offsets: np.ndarray, tags: np.ndarray) -> list[tuple[int, int]]:
     """Character spans of a valid tag path (B, then any I, on real tokens)."""
-    chars = token_chars(text, offsets)
+    return _spans(token_chars(text, offsets), tags)
+
+
+def _spans(chars: np.ndarray, tags: np.ndarray) -> list[tuple[int, int]]:
     spans, start, end = [], None, None
     for t, tag in enumerate(tags):
         real = chars[t, 1] > chars[t, 0]
@@ -86,7 +88,7 @@ def tag_spans(text: str, offsets: np.ndarray, tags: np.ndarray) -> list[tuple[in
 def decode(text: str, offsets: np.ndarray, log_probs: np.ndarray) -> list[tuple[int, int]]:
     """Mention spans of a text from its tokens' [T, 3] tag log-probabilities."""
     chars = token_chars(text, offsets)
-    return tag_spans(text, offsets, viterbi(log_probs, chars[:, 1] > chars[:, 0]))
+    return _spans(chars, viterbi(log_probs, chars[:, 1] > chars[:, 0]))
 
 
 def span_scores(

@@ -15,7 +15,7 @@ from tqdm import tqdm
 from ner_jax import atomic, baselines
 from ner_jax.benchmark import Benchmark, build_benchmark, load_query_words
 from ner_jax.detected_mentions import detect_mentions
-from ner_jax.detector import load_detector, shipped_detector
+from ner_jax.detector import load_detector, resolve_detector
 from ner_jax.detector_tags import span_scores
 from ner_jax.features import FeatureExtractor
 from ner_jax.head_file import Head, load_head, shipped_head
@@ -85,7 +85,10 @@ def encoder_systems(
     needed = [*taps.values(), *(t for h in heads.values() for t in h.spec.parsed)]
     detector = None
     if config.spans == "detected":
-        detector = load_detector(config.detector or _shipped_detector(config.model))
+        detector_path = resolve_detector(config.model, config.detector)
+        if detector_path is None:
+            raise ValueError(f"--spans detected needs a detector; none ships for {config.model}")
+        detector = load_detector(detector_path)
         needed += list(map(parse_tap, detector.taps))
     components = tuple(sorted({c for c, _ in needed}))
     blocks = tuple(sorted({b for _, b in needed}))
@@ -106,7 +109,7 @@ def encoder_systems(
         docs, inputs = found.docs, found.inputs
         gold = [[(s.start, s.end) for s in d.spans] for d in bench.documents]
         notes["detector"] = {
-            "path": config.detector or str(_shipped_detector(config.model)),
+            "path": str(detector_path),
             "variant": detector.record.get("variant"),
             "mentions": len(docs),
             **span_scores(found.spans, gold),
@@ -134,13 +137,6 @@ def encoder_systems(
 
     systems = {name: raw(*tap) for name, tap in taps.items()}
     return systems | {name: projected(head) for name, head in heads.items()}
-
-
-def _shipped_detector(model: str) -> Path:
-    path = shipped_detector(model)
-    if path is None:
-        raise ValueError(f"no mention detector ships for {model}: pass --detector PATH")
-    return path
 
 
 def head_paths(config: EvaluateConfig) -> dict[str, str]:

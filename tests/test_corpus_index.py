@@ -16,7 +16,7 @@ from cli import run_cli
 from tiny_models import WORDS, named_sentences, tiny_checkpoint, tiny_detector
 
 from ner_jax.corpus_docs import MentionsNeeded, read_documents
-from ner_jax.corpus_encoder import NO_DETECTOR, EncoderMismatch
+from ner_jax.corpus_encoder import EncoderMismatch
 from ner_jax.corpus_index import (
     EXIT_AFTER_BATCHES,
     IndexConfig,
@@ -25,6 +25,7 @@ from ner_jax.corpus_index import (
     read_meta,
 )
 from ner_jax.corpus_store import Store
+from ner_jax.detector import NO_DETECTOR
 from ner_jax.head import ProjectionHead
 from ner_jax.head_file import save_head
 from ner_jax.head_inputs import InputSpec, mention_inputs, query_inputs

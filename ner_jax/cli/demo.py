@@ -11,8 +11,8 @@ from pathlib import Path
 from absl import flags
 
 from ner_jax.corpus_docs import Document
-from ner_jax.corpus_encoder import NO_DETECTOR, resolve_detector
 from ner_jax.corpus_index import IndexConfig, build_corpus_index
+from ner_jax.detector import NO_DETECTOR, resolve_detector
 from ner_jax.detector_tags import span_scores
 from ner_jax.models import DEFAULT_MODEL
 from ner_jax.retriever import Retriever
