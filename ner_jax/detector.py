@@ -20,8 +20,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ner_jax.batching import bucket
 from ner_jax.detector_tags import decode
-from ner_jax.features import bucket, l2_normalise
+from ner_jax.features import l2_normalise
 from ner_jax.head_file import load_params, save_params
 
 SHIPPED = Path(__file__).parent / "detectors"  # detectors that ship with the package, per model

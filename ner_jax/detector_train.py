@@ -17,10 +17,10 @@ import numpy as np
 import optax
 from absl import logging
 
+from ner_jax.batching import bucket
 from ner_jax.detector import Detector, MentionTagger
 from ner_jax.detector_data import TokenData
 from ner_jax.detector_tags import span_scores
-from ner_jax.features import bucket
 
 O_BIASES = (-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0)
 

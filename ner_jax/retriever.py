@@ -9,6 +9,7 @@ from typing import NamedTuple
 from ner_jax.corpus_encoder import CorpusEncoder, open_encoder
 from ner_jax.corpus_index import STORE, VECTORS, read_meta
 from ner_jax.corpus_store import Store
+from ner_jax.sharded_index import ShardedStore, is_sharded, open_sharded
 from ner_jax.vector_index import VectorIndex, load_index
 
 
@@ -38,18 +39,28 @@ class Hit:
 class Retriever:
     """An open index with the encoder that built it."""
 
-    def __init__(self, directory: Path, encoder: CorpusEncoder, index: VectorIndex, store: Store):
+    def __init__(
+        self,
+        directory: Path,
+        encoder: CorpusEncoder,
+        index: VectorIndex,
+        store: Store | ShardedStore,
+    ):
         self.directory, self.encoder, self.index, self.store = directory, encoder, index, store
 
     @classmethod
     def load(
         cls, directory: str | Path, model: str | None = None, head: str | None = None
     ) -> Retriever:
-        """Opens an index; model/head default to the recorded ones, others are refused."""
+        """Opens an index (single or sharded); model/head default to the recorded ones,
+        others are refused."""
         directory = Path(directory)
-        record, _ = read_meta(directory)
-        encoder = open_encoder(record, directory, model, head)
-        return cls(directory, encoder, load_index(directory / VECTORS), Store(directory / STORE))
+        if is_sharded(directory):
+            record, index, store = open_sharded(directory)
+        else:
+            record, _ = read_meta(directory)
+            index, store = load_index(directory / VECTORS), Store(directory / STORE)
+        return cls(directory, open_encoder(record, directory, model, head), index, store)
 
     def close(self) -> None:
         self.store.close()

@@ -6,7 +6,9 @@ from absl import flags
 
 from ner_jax.corpus_docs import FORMATS, read_documents
 from ner_jax.corpus_index import IndexConfig, add_to_index, build_corpus_index
+from ner_jax.distributed_build import DEFAULT_TIMEOUT, build_sharded_index, joined
 from ner_jax.models import DEFAULT_MODEL
+from ner_jax.sharded_index import is_sharded
 from ner_jax.vector_index import BACKENDS
 
 FLAGS = flags.FLAGS
@@ -39,6 +41,22 @@ def define_flags() -> None:
     flags.DEFINE_integer("max_tokens", 512, "context per encoding; longer documents are windowed")
     flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "decoder compute dtype")
     flags.DEFINE_integer("batch_docs", 256, "documents per resumable batch")
+    flags.DEFINE_integer(
+        "num_processes", 1, "processes building the index, a shard each (with --coordinator)"
+    )
+    flags.DEFINE_integer("process_id", 0, "this process's number, 0 .. num_processes - 1")
+    flags.DEFINE_string("coordinator", None, "HOST:PORT of process 0, for num_processes > 1")
+    flags.DEFINE_bool(
+        "distributed",
+        False,
+        "take process id and count from the cluster (jax.distributed.initialize() with no "
+        "arguments: TPU pods, SLURM, ...) instead of the three flags above",
+    )
+    flags.DEFINE_integer(
+        "shard_timeout",
+        DEFAULT_TIMEOUT,
+        "seconds a process waits for the other shards before giving up",
+    )
 
 
 def main(argv: list[str]) -> None:
@@ -48,21 +66,36 @@ def main(argv: list[str]) -> None:
         summary = _index_or_add()
     except (ValueError, OSError, RuntimeError) as error:  # bad input or encoder: say it plainly
         raise SystemExit(f"ner-jax index: {error}") from None
+    where = f"{FLAGS.index}/{summary['shard']}" if "shard" in summary else FLAGS.index
     batches = summary["batches"]
     reused = f", {batches['reused']} reused from an interrupted run" if batches["reused"] else ""
     dropped = summary["dropped_mentions"]
     print(
-        f"{FLAGS.index}: {summary['documents']:,} documents, {summary['mentions']:,} mentions "
+        f"{where}: {summary['documents']:,} documents, {summary['mentions']:,} mentions "
         f"({summary['vector_backend']} index); added {summary['added_documents']:,} documents "
         f"and {summary['added_mentions']:,} mentions in {summary['seconds']:.1f}s "
         f"(batches: {batches['encoded']} encoded{reused})"
         + (f"; {dropped:,} mentions could not be read" if dropped else "")
     )
+    if "shard" in summary:
+        whole = summary["sharded"]
+        print(
+            f"{FLAGS.index}: {whole['shards']} shards, {whole['documents']:,} documents, "
+            f"{whole['mentions']:,} mentions"
+        )
 
 
 def _index_or_add() -> dict:
+    processes = _processes()
     documents = read_documents(FLAGS.input, FLAGS.format)
     if FLAGS.add:
+        if is_sharded(FLAGS.index):
+            raise ValueError(
+                f"{FLAGS.index} is a sharded index: --add is not supported on one; rebuild it "
+                "from all the documents, or index the new ones into a separate directory"
+            )
+        if processes:
+            raise ValueError("--add runs in one process: no --num_processes or --distributed")
         fixed = [
             f"--{name}"
             for name in ("backend", "max_tokens", "dtype", "detector")
@@ -82,4 +115,31 @@ def _index_or_add() -> dict:
         dtype=FLAGS.dtype,
         batch_docs=FLAGS.batch_docs,
     )
-    return build_corpus_index(documents, FLAGS.index, config)
+    if not processes:
+        return build_corpus_index(documents, FLAGS.index, config)
+    with joined(*processes) as (process_id, count):
+        if count == 1:  # a cluster of one: the plain layout, which --add can extend
+            return build_corpus_index(documents, FLAGS.index, config)
+        return build_sharded_index(
+            documents, FLAGS.index, config, process_id, count, FLAGS.shard_timeout
+        )
+
+
+def _processes() -> tuple | None:
+    """jax.distributed.initialize's (coordinator, count, id): all None to auto-detect; None
+    for a single process."""
+    given = [f"--{n}" for n in ("num_processes", "process_id", "coordinator") if FLAGS[n].present]
+    if FLAGS.distributed:
+        if given:
+            raise ValueError(f"--distributed takes them from the cluster: drop {', '.join(given)}")
+        return None, None, None
+    if FLAGS.num_processes < 1 or not 0 <= FLAGS.process_id < FLAGS.num_processes:
+        raise ValueError(
+            f"--process_id {FLAGS.process_id} must lie in 0 .. --num_processes - 1 "
+            f"({FLAGS.num_processes - 1})"
+        )
+    if FLAGS.num_processes == 1:
+        return None
+    if not FLAGS.coordinator:
+        raise ValueError("--num_processes > 1 needs --coordinator HOST:PORT (process 0's)")
+    return FLAGS.coordinator, FLAGS.num_processes, FLAGS.process_id
