@@ -70,7 +70,10 @@ def plan_batches(
 
     Text d's tokens cols[d] are read into output rows mention_ids[d]."""
     by_length: dict[int, list[list[int]]] = {}
-    for length, texts in pack_rows([len(i) for i in ids]):
+    lengths = [len(i) for i in ids]
+    # A few short texts (a query) get rows of their own size, not PACKED_ROW tokens of filler.
+    row_length = min(PACKED_ROW, bucket(sum(lengths), 16))
+    for length, texts in pack_rows(lengths, row_length):
         by_length.setdefault(length, []).append(texts)
     for length in sorted(by_length):
         rows_of_texts = by_length[length]

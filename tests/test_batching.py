@@ -26,6 +26,12 @@ def test_short_texts_share_rows():
     assert rows == [(128, [3, 4]), (128, [0, 1, 2])]  # longest first; 20 fits beside 100
 
 
+def test_a_lone_short_text_gets_a_short_row():
+    """A query is read alone: its row must not be PACKED_ROW tokens of padding."""
+    (batch,) = plan_batches([np.arange(3)], [np.array([2])], [np.array([0])], 0, 8192, 2)
+    assert batch.tokens.shape == (2, 16)
+
+
 @settings(max_examples=30, deadline=None)
 @given(
     st.lists(st.integers(1, 200), min_size=1, max_size=30),

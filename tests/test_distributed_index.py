@@ -29,8 +29,9 @@ from ner_jax.sharded_index import (
 from ner_jax.vector_index import ExactIndex
 
 QUERIES = ("castle", "programming language", "protein", "football club")
-# One device per process keeps the children light and every build on the same jit shapes.
-ENV = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
+# Two devices per process, as the CLI makes on a 2-core machine: each process splits its
+# batches over its own devices (jax.distributed wants those inputs placed before jit).
+ENV = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
 TIMEOUT = 240
 
 
