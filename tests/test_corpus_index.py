@@ -80,11 +80,11 @@ def setup(tmp_path_factory):
     return root, model, heads, config, summary
 
 
-def assert_same_hits(a, b):
+def assert_same_hits(a, b, tolerance: float = 1e-6):
     assert [(h.doc_id, h.text) for h in a] == [(h.doc_id, h.text) for h in b]
     assert [m[:3] for h in a for m in h.mentions] == [m[:3] for h in b for m in h.mentions]
     scores = [m.score for h in b for m in h.mentions]
-    assert [m.score for h in a for m in h.mentions] == pytest.approx(scores, abs=1e-6)
+    assert [m.score for h in a for m in h.mentions] == pytest.approx(scores, abs=tolerance)
 
 
 def by_hand(retriever, documents, query):
