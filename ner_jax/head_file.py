@@ -16,8 +16,10 @@ from ner_jax import atomic
 from ner_jax.features import l2_normalise
 from ner_jax.head import ProjectionHead, unit
 from ner_jax.head_inputs import QUERY_TEMPLATE, InputSpec
+from ner_jax.reduction import fit_projection, kept_energy
 
 SHIPPED = Path(__file__).parent / "heads"  # heads that ship with the package, one per model
+REDUCE = "reduce"  # the optional layer holding `projection`, [mixed width, dims]
 
 
 @dataclasses.dataclass
@@ -39,23 +41,47 @@ class Head:
         return float(self.record.get("raw_mix", 0.0))
 
     @property
-    def out_width(self) -> int:
-        """Width of `project`'s output."""
+    def mixed_width(self) -> int:
+        """Width of the head output, with the raw tap beside it if the record mixes it in."""
         return self.module.out + (self.record["raw_width"] if self.raw_mix else 0)
 
+    @property
+    def projection(self) -> np.ndarray | None:
+        """[mixed_width, dims] orthonormal columns the output is reduced by, if the head has one."""
+        reduce = self.params.get(REDUCE)
+        return None if reduce is None else np.asarray(reduce["projection"])
+
+    @property
+    def out_width(self) -> int:
+        """Width of `project`'s output."""
+        projection = self.projection
+        return self.mixed_width if projection is None else projection.shape[1]
+
+    def unreduced(self) -> Head:
+        """This head without its projection (itself if it has none)."""
+        if self.projection is None:
+            return self
+        params = {k: v for k, v in self.params.items() if k != REDUCE}
+        record = {k: v for k, v in self.record.items() if k not in ("dims", "projection")}
+        return dataclasses.replace(self, params=params, record=record)
+
     def project(self, inputs: np.ndarray) -> np.ndarray:
-        """[N, in] head inputs -> [N, out] unit vectors (no dropout).
+        """[N, in] head inputs -> [N, out_width] unit vectors (no dropout).
 
         With a `raw_mix` a > 0 in the record the output is [sqrt(a) unit(first tap),
         sqrt(1 - a) unit(head)], [N, raw_width + out]: its cosines are a * (raw tap cosine) +
         (1 - a) * (head cosine). Training teaches the head the training types; the raw tap keeps
-        what it knows of the others (see the README's ablations)."""
+        what it knows of the others (see the README's ablations). With a projection (see
+        `add_projection`) that vector is then reduced to its top principal directions and
+        re-normalised: fewer bytes per mention in an index, nearly the same cosines."""
         out = np.asarray(_apply(self.module, self.params, jnp.asarray(inputs, jnp.float32)))
-        if not self.raw_mix:
-            return out
-        raw = l2_normalise(np.asarray(inputs)[:, : self.record["raw_width"]])
-        mixed = [np.sqrt(self.raw_mix) * raw, np.sqrt(1 - self.raw_mix) * out]
-        return np.concatenate(mixed, 1).astype(np.float32)
+        if self.raw_mix:
+            raw = l2_normalise(np.asarray(inputs)[:, : self.record["raw_width"]])
+            out = np.concatenate([np.sqrt(self.raw_mix) * raw, np.sqrt(1 - self.raw_mix) * out], 1)
+        projection = self.projection
+        if projection is not None:
+            out = l2_normalise(out @ projection)
+        return out.astype(np.float32)
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -89,8 +115,15 @@ def save_params(weights: Path, params: dict, record: dict) -> Path:
     return weights
 
 
-def load_params(weights: Path, what: str, needed: set[str], layers: set[str]) -> tuple[dict, dict]:
-    """(params, record) written by save_params; errors name the file and what is missing."""
+def load_params(
+    weights: Path,
+    what: str,
+    needed: set[str],
+    layers: set[str],
+    optional: frozenset | set = frozenset(),
+) -> tuple[dict, dict]:
+    """(params, record) written by save_params, with all of `layers` and any of `optional`;
+    errors name the file and what is missing."""
     record_path = weights.with_suffix(".json")
     for path in (weights, record_path):
         if not path.is_file():
@@ -103,15 +136,16 @@ def load_params(weights: Path, what: str, needed: set[str], layers: set[str]) ->
     for name, value in load_file(str(weights)).items():
         layer, _, tensor = name.partition(".")
         params.setdefault(layer, {})[tensor] = jnp.asarray(value)
-    if set(params) != layers:
-        raise ValueError(f"{weights}: expected layers {sorted(layers)}, found {sorted(params)}")
+    if not layers <= set(params) <= layers | set(optional):
+        expected = sorted(layers) + [f"{name} (optional)" for name in sorted(optional)]
+        raise ValueError(f"{weights}: expected layers {expected}, found {sorted(params)}")
     return params, record
 
 
 def load_head(path: str | Path) -> Head:
     """Read a head written by save_head; errors name the file and what is missing."""
     needed = {"model", "taps", "sentence_end", "hidden", "out", "dropout"}
-    params, record = load_params(weights_path(path), "head", needed, {"fc1", "fc2"})
+    params, record = load_params(weights_path(path), "head", needed, {"fc1", "fc2"}, {REDUCE})
     module = ProjectionHead(
         record["hidden"], record["out"], record["dropout"], record.get("skip", 0.0)
     )
@@ -123,3 +157,26 @@ def shipped_head(model: str) -> Path | None:
     """The head shipped for a named model, if there is one."""
     path = SHIPPED / f"{model}.safetensors"
     return path if path.is_file() else None
+
+
+def add_projection(head: Head, vectors: np.ndarray, dims: int, about: dict) -> Head:
+    """The head with its output reduced to `dims` (replacing any projection it has): the top
+    uncentred principal directions of `vectors` [N, mixed_width], its own unreduced outputs on
+    training mentions. `about` (what the vectors were read from) goes into the record with the
+    kept share of their energy."""
+    head = head.unreduced()
+    if vectors.shape[1] != head.mixed_width:
+        raise ValueError(
+            f"vectors have width {vectors.shape[1]}, the head outputs {head.mixed_width}"
+        )
+    projection = fit_projection(vectors, dims, sample=len(vectors))
+    record = head.record | {
+        "dims": dims,
+        "projection": {
+            **about,
+            "mentions": len(vectors),
+            "kept_energy": kept_energy(vectors, projection),
+        },
+    }
+    params = {**head.params, REDUCE: {"projection": jnp.asarray(projection)}}
+    return dataclasses.replace(head, params=params, record=record)

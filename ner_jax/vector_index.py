@@ -30,9 +30,8 @@ class ScannConfig:
 
     Bytes per vector on disk (measured at D=64 and D=500): D (int8 reordering data) +
     D / dimensions_per_block (AH codes, a byte per block) + 4 (leaf id), plus a fixed part for
-    the tree and codebooks (~50 KB at D=64, ~300 KB at D=500 with 63 leaves). So D=500 costs
-    754 B per vector on disk. If ScaNN holds LUT16 codes two per byte in memory (expected, not
-    measured here) that is ~630 B, above a 600 B target; dimensions_per_block=4 gives ~570 B.
+    the tree and codebooks (~50 KB at D=64, ~300 KB at D=500 with 63 leaves). The shipped
+    head's 384-d vectors cost 384 + 192 + 4 = 580 B per vector and the fixed part.
     """
 
     max_leaves: int = 2000
@@ -41,9 +40,10 @@ class ScannConfig:
     max_training_sample: int = 250_000
     reorder: int = 100  # a search re-scores max(reorder, 4 k) AH candidates on int8 data
     dimensions_per_block: int = 2
-    # AH weighs parallel error (D - 1) T^2 / (1 - T^2) times perpendicular: 3.8 at D=1524, as the
-    # paper's T=0.2 does at D=100. At D=1524, 100k rows, T=0.2 (weight 63) gave recall@100 0.84.
-    anisotropic_threshold: float = 0.05
+    # AH weighs parallel error (D - 1) T^2 / (1 - T^2) times perpendicular: 3.9 at D=384 with
+    # T=0.1, as the paper's T=0.2 does at D=100. At D=1524, 100k rows, a weight of 63 (T=0.2)
+    # gave recall@100 0.84 and 3.8 (T=0.05) 0.975.
+    anisotropic_threshold: float = 0.1
 
     def sized(self, n: int) -> dict:
         leaves = max(1, min(self.max_leaves, round(math.sqrt(n))))

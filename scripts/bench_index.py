@@ -3,8 +3,9 @@
   nice -n 19 .venv/bin/python scripts/bench_index.py --out results/bench_index.json
   nice -n 19 .venv/bin/python scripts/bench_index.py --quick  # 10k and 100k, 100 queries
 
-Synthetic clustered unit vectors shaped like mention vectors: a raw part and a --head_dim part,
-each L2-normalised and scaled by sqrt(0.5). Cluster (type) centres share one direction, as
+Synthetic clustered unit vectors shaped like mention vectors (--dim 384, as the shipped head's;
+--head_dim splits them into a raw part and a head part, each L2-normalised and scaled by
+sqrt(0.5), as unreduced heads with a raw_mix have them). Cluster (type) centres share one direction, as
 contextual embeddings do, fall into --domains groups of related types, and have Zipf sizes; a
 point is its centre plus noise. Queries are centres plus more noise (a type description lands
 near its type, not on it) and are not in the index. Each size is a prefix of the same rows
@@ -41,8 +42,8 @@ from ner_jax.vector_index import ScannConfig, build_index, bytes_on_disk
 
 flags.DEFINE_string("sizes", "10000,100000,1000000", "comma-separated index sizes")
 flags.DEFINE_bool("quick", False, "sizes 10000,100000 and 100 queries")
-flags.DEFINE_integer("dim", 1524, "vector dimension")
-flags.DEFINE_integer("head_dim", 500, "width of the head part (0: one part of width --dim)")
+flags.DEFINE_integer("dim", 384, "vector dimension")
+flags.DEFINE_integer("head_dim", 0, "width of the head part (0: one part of width --dim)")
 flags.DEFINE_integer("clusters", 3000, "cluster (type) centres")
 flags.DEFINE_float("zipf", 1.1, "cluster size of rank r is proportional to r ** -zipf")
 flags.DEFINE_integer("domains", 30, "groups of related clusters (0: no grouping)")
@@ -74,7 +75,7 @@ flags.DEFINE_string(
 flags.DEFINE_string("out", None, "JSON output path")
 FLAGS = flags.FLAGS
 
-_CHUNK = 32_768  # rows generated per chunk (~200 MB of float32 noise at D=1524)
+_CHUNK = 32_768  # rows generated per chunk (~50 MB of float32 noise at D=384)
 
 
 def scann_config() -> ScannConfig:

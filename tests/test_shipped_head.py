@@ -32,13 +32,19 @@ def test_a_head_ships_for_the_default_model():
     assert any("en-train90" in f for f in files) and any("en-train10" in f for f in files)
     assert sum("crossner" in f for f in files) == 10
     assert not files & set(head.record["data"]["select"]["files"])
+    # Reduced to 384 dims, fitted on training splits only (never a dev or test file).
+    assert head.out_width == head.record["dims"] == 384 and out.shape == (3, 384)
+    fitted = head.record["projection"]["files"]
+    assert fitted and all("train" in Path(f).name for f in fitted)
+    projection = head.projection
+    np.testing.assert_allclose(projection.T @ projection, np.eye(384), atol=1e-5)
 
 
 def test_shipped_record_matches_the_data_files():
     if not DATA.is_dir():
         pytest.skip(f"{DATA} is absent (set NER_JAX_DATA), so the record cannot be checked")
     record = load_head(shipped_head(DEFAULT_MODEL)).record
-    for name, digest in record["data"]["sha256"].items():
+    for name, digest in {**record["data"]["sha256"], **record["projection"]["sha256"]}.items():
         relative = name.split("shared/data/", 1)[-1]
         path = DATA / relative
         assert hashlib.sha256(path.read_bytes()).hexdigest() == digest, path

@@ -291,3 +291,54 @@ def test_raw_mix_adds_the_first_taps_cosine(tmp_path):
     plain = np.asarray(module.apply({"params": params}, x))
     expected = 0.3 * cosines(x[:, :5]) + 0.7 * cosines(plain)
     np.testing.assert_allclose(out @ out.T, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_projection_keeps_cosines_of_low_rank_outputs_and_round_trips(tmp_path):
+    """Outputs that span few directions keep their cosines exactly through a projection of
+    that many dims; the reduced head saves, loads and strips back to the same head."""
+    from ner_jax.head import ProjectionHead
+    from ner_jax.head_file import add_projection
+
+    module = ProjectionHead(20, 8, 0.1)
+    params = module.init(jax.random.key(5), np.zeros((1, 12), np.float32))["params"]
+    record = {"model": "m", "taps": ["v@2"], "sentence_end": False, "hidden": 20}
+    record |= {"out": 8, "dropout": 0.1, "raw_mix": 0.5, "raw_width": 4}
+    head = load_head(save_head(tmp_path / "h.safetensors", params, record))
+    rng = np.random.default_rng(2)
+    # Inputs on a 3-d subspace: the raw part (4 wide, rank 3) and the head part (8 wide) span
+    # at most 11 of the 12 output dims.
+    x = (rng.normal(size=(200, 3)) @ rng.normal(size=(3, 12))).astype(np.float32)
+    full = head.project(x)
+    reduced = add_projection(head, full, 11, {"files": ["toy"]})
+    assert reduced.out_width == 11 and reduced.record["projection"]["mentions"] == 200
+    assert reduced.record["projection"]["kept_energy"] == pytest.approx(1.0, abs=1e-6)
+    out = reduced.project(x)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(out @ out.T, full @ full.T, atol=1e-5)
+    loaded = load_head(save_head(tmp_path / "r.safetensors", reduced.params, reduced.record))
+    np.testing.assert_array_equal(loaded.project(x), out)
+    assert loaded.unreduced().record == head.record
+    np.testing.assert_array_equal(loaded.unreduced().project(x), full)
+    # Too few directions loses energy, and the record says how much.
+    lossy = add_projection(loaded, full, 2, {"files": ["toy"]})  # replaces the projection
+    assert lossy.out_width == 2 and lossy.record["projection"]["kept_energy"] < 0.999
+    with pytest.raises(ValueError, match="width 5, the head outputs 12"):
+        add_projection(head, full[:, :5], 2, {})
+
+
+def test_fit_projection_finds_the_top_directions_with_fixed_signs():
+    from ner_jax.reduction import fit_projection, kept_energy
+
+    rng = np.random.default_rng(3)
+    scales = np.array([5.0, 3.0, 1.0, 0.1, 0.01])
+    basis = np.linalg.qr(rng.normal(size=(5, 5)))[0]  # orthonormal columns
+    z = np.linalg.qr(rng.normal(size=(2000, 5)))[0]  # orthonormal columns: X^T X is exact
+    x = (z * scales) @ basis.T  # [N, 5] with X^T X = basis diag(scales^2) basis^T
+    p = fit_projection(x, 2, sample=2000)
+    np.testing.assert_allclose(np.abs(p.T @ basis[:, :2]), np.eye(2), atol=1e-5)
+    np.testing.assert_array_equal(p, fit_projection(-x, 2, sample=2000))  # signs fixed
+    assert kept_energy(x, p) == pytest.approx(34 / 35.0101, rel=1e-5)
+    sampled = fit_projection(x, 2, sample=500)  # a sample finds the same plane
+    np.testing.assert_allclose(np.linalg.svd(sampled.T @ p)[1], 1.0, atol=1e-2)
+    with pytest.raises(ValueError, match="dims must be in 1..4"):
+        fit_projection(x, 5, sample=10)
