@@ -45,15 +45,14 @@ def main(argv: list[str]) -> None:
 
     from ner_jax.corpus_encoder import CorpusEncoder, resolve_head
     from ner_jax.detector import NO_DETECTOR
-    from ner_jax.head_file import add_projection, load_head, save_head
+    from ner_jax.head_file import add_projection, save_head
 
     if not FLAGS.data:
         raise app.UsageError("give at least one --data file")
     head_path = resolve_head(FLAGS.model, FLAGS.head)
-    head = load_head(head_path).unreduced()
-    encoder = CorpusEncoder.load(FLAGS.model, head_path, detector=NO_DETECTOR)
-    encoder.head = head  # encode the full mixed vectors, whatever projection the file has
-    encoder.record["dim"] = head.out_width
+    # The full mixed vectors, whatever projection the file has.
+    encoder = CorpusEncoder.load(FLAGS.model, head_path, detector=NO_DETECTOR).unreduced()
+    head = encoder.head
     workdir = Path(FLAGS.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     vectors = np.concatenate([encoded_vectors(encoder, f, workdir) for f in FLAGS.data])

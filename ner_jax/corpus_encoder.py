@@ -237,6 +237,12 @@ class CorpusEncoder:
         }
         return cls(extractor, loaded_head, loaded_detector, record)
 
+    def unreduced(self) -> CorpusEncoder:
+        """This encoder with its head's projection left off: the full mixed vectors."""
+        head = self.head.unreduced()
+        record = {**self.record, "dim": head.out_width}
+        return CorpusEncoder(self.extractor, head, self.detector, record)
+
     def queries(self, texts: Sequence[str]) -> np.ndarray:
         """[Q, D] unit vectors of type descriptions."""
         spec, template = self.head.spec, self.record["query_template"]

@@ -5,17 +5,17 @@
 
 Synthetic clustered unit vectors shaped like mention vectors (--dim 384, as the shipped head's;
 --head_dim splits them into a raw part and a head part, each L2-normalised and scaled by
-sqrt(0.5), as unreduced heads with a raw_mix have them). Cluster (type) centres share one direction, as
-contextual embeddings do, fall into --domains groups of related types, and have Zipf sizes; a
-point is its centre plus noise. Queries are centres plus more noise (a type description lands
-near its type, not on it) and are not in the index. Each size is a prefix of the same rows
-(fixed-seed chunks). Per size: build seconds, ScaNN recall@k against exact, search latency
-p50/p99 one query at a time after a warm-up, bytes per mention on disk, and the process peak
-RSS after building. Unless --noend_to_end, each backend is also timed end to end as a user
+sqrt(0.5), as unreduced heads with a raw_mix have them). Cluster (type) centres share one
+direction, as contextual embeddings do, fall into --domains groups of related types, and have
+Zipf sizes; a point is its centre plus noise. Queries are centres plus more noise (a type
+description lands near its type, not on it) and are not in the index. Each size is a prefix of
+the same rows (fixed-seed chunks). Per size: build seconds, ScaNN recall@k against exact, search
+latency p50/p99 one query at a time after a warm-up, bytes per mention on disk, and the process
+peak RSS after building. Unless --noend_to_end, each backend is also timed end to end as a user
 queries it, `Retriever.search(description, k=10)`: the type descriptions of --real_queries
-embedded by the default encoder, searched, grouped by document over a store (synthetic rows:
-a store of 5 mentions per document; real: the index's own). --index DIR adds a "real" row for
-a corpus index (DIR/vectors or DIR), queried with its own rows plus small noise. --sweep also
+embedded by the default encoder, searched, grouped by document over a store (synthetic rows: a
+store of 5 mentions per document; real: the index's own). --index DIR adds a "real" row for a
+corpus index (DIR/vectors or DIR), queried with its own rows plus small noise. --sweep also
 measures search-time knobs (leaves searched, AH candidates re-scored) on each ScaNN tree;
 --scann_* override ScannConfig fields; --compare adds a second ScaNN build per size with other
 ScannConfig values (rows "compare").
@@ -309,10 +309,10 @@ def bench(
     scann = build_index(vectors, "scann", config)
     row["scann_build_s"] = round(time.perf_counter() - started, 2)
     row["peak_rss_mb"] = round(peak_rss_mb(), 1)
-    wide = min(4 * k, n)  # ScaNN re-scores max(reorder, 4 k) AH candidates
+    wide = min(config.reorder_per_k * k, n)  # ScaNN re-scores that many AH candidates
     scores, truth = exact.search(queries, wide)  # [Q, wide]
     truth = truth[:, :k]  # [Q, k]
-    # How far the k-th neighbour stands above the (4 k)-th: a small gap is a hard query.
+    # How far the k-th neighbour stands above the last re-scored: a small gap is a hard query.
     row["exact_mean_score_at"] = {r: round(float(scores[:, r - 1].mean()), 4) for r in (1, k, wide)}
     measure(row, "exact", exact, queries, None)
     measure(row, "scann", scann, queries, truth)

@@ -101,10 +101,13 @@ def test_auto_backend_is_exact_below_threshold_and_scann_above(monkeypatch):
 
 def test_scann_tree_is_sized_by_corpus():
     config = ScannConfig()
-    assert config.sized(5000) == dict(
-        num_leaves=71, num_leaves_to_search=15, training_sample_size=5000
+    assert config.sized(5000) == dict(  # fewer rows than min_rows_to_search: every leaf
+        num_leaves=71, num_leaves_to_search=71, training_sample_size=5000
     )
-    assert config.sized(1_000_000) == dict(
+    assert config.sized(100_000) == dict(  # 25,000 rows' worth of 316 leaves of ~316 rows
+        num_leaves=316, num_leaves_to_search=79, training_sample_size=100_000
+    )
+    assert config.sized(1_000_000) == dict(  # a fifth of the leaves
         num_leaves=1000, num_leaves_to_search=200, training_sample_size=250_000
     )
     assert config.sized(10**8)["num_leaves"] == 2000
