@@ -14,6 +14,9 @@ REAL_SENTENCES = [
     "Zürich and São Paulo both host large banks.",
 ]
 
+# fp32 tolerance rule: max |ours - reference| <= 1e-5 * max |reference| per compared tensor.
+RTOL = 1e-5
+
 
 def relative_error(ours, reference) -> float:
     """max |ours - reference| / max |reference|: the quantity our tolerances bound."""

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 from cli import run_cli
-from reference import relative_error
+from reference import RTOL, relative_error
 from test_corpus_index import assert_same_hits, jsonl, write_head
 from tiny_models import WORDS, tiny_checkpoint
 
@@ -35,7 +35,7 @@ ENV = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
 TIMEOUT = 240
 # Shards are batched in other shapes than the whole corpus, and other shapes round differently:
 # cosines of unit vectors agree to the fp32 rule (1e-5), not bit for bit.
-FP32 = 1e-5
+FP32 = RTOL
 
 
 def corpus(count: int, seed: int) -> list[dict]:
@@ -116,7 +116,7 @@ def test_two_processes_build_shards_that_search_as_the_single_index(built):
     parts = [np.asarray(s.vectors) for s in sharded.index.shards]
     # Shards are batched in other shapes than the whole corpus, which round differently: the
     # fp32 rule (1e-5 of the largest value), not bit for bit.
-    assert relative_error(np.concatenate(parts), np.asarray(single.index.vectors)) <= 1e-5
+    assert relative_error(np.concatenate(parts), np.asarray(single.index.vectors)) <= RTOL
     # d07 and its twin have equal vectors, but BLAS may round a dot product differently for
     # another number of rows (a shard's), so which of the two comes first can differ.
     doc_of = single.store.mentions(range(len(single.index)))
@@ -218,6 +218,6 @@ def test_processes_with_two_devices_each_build_the_same_index(built, tmp_path):
     got = Retriever.load(tmp_path / "sharded")
     single = Retriever.load(root / "single")
     vectors = np.concatenate([np.asarray(s.vectors) for s in got.index.shards])
-    assert relative_error(vectors, np.asarray(single.index.vectors)) <= 1e-5
+    assert relative_error(vectors, np.asarray(single.index.vectors)) <= RTOL
     got.close()
     single.close()
