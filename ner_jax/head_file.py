@@ -45,9 +45,10 @@ class Head:
         """Width of the head output, with the raw tap beside it if the record mixes it in."""
         return self.module.out + (self.record["raw_width"] if self.raw_mix else 0)
 
-    @property
+    @functools.cached_property
     def projection(self) -> np.ndarray | None:
-        """[mixed_width, dims] orthonormal columns the output is reduced by, if the head has one."""
+        """[mixed_width, dims] orthonormal columns the output is reduced by, if the head has one
+        (copied to the host once, not on every `project` call: queries come one at a time)."""
         reduce = self.params.get(REDUCE)
         return None if reduce is None else np.asarray(reduce["projection"])
 
