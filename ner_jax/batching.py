@@ -18,6 +18,9 @@ import numpy as np
 # length (at 128, about 3% of a Gemma block's FLOPs are masked-out attention), while shorter
 # rows leave more space that no remaining text fits.
 PACKED_ROW = 128
+# The shortest row. A query is read alone, and at this size its pass streams the weights more
+# than it computes: on a 2-core CPU, Gemma-3-270M reads a 4-token row in 39 ms, 16 in 58 ms.
+SHORTEST_ROW = 4
 
 
 def bucket(n: int, minimum: int) -> int:
@@ -50,7 +53,7 @@ def pack_rows(lengths: Sequence[int], row_length: int = PACKED_ROW) -> list[tupl
         if at < len(free):
             space, row = free.pop(at)
         else:
-            row, space = len(rows), max(bucket(n, 16), row_length)
+            row, space = len(rows), max(bucket(n, SHORTEST_ROW), row_length)
             rows.append((space, []))
         rows[row][1].append(text)
         if space - n:
@@ -72,7 +75,7 @@ def plan_batches(
     by_length: dict[int, list[list[int]]] = {}
     lengths = [len(i) for i in ids]
     # A few short texts (a query) get rows of their own size, not PACKED_ROW tokens of filler.
-    row_length = min(PACKED_ROW, bucket(sum(lengths), 16))
+    row_length = min(PACKED_ROW, bucket(sum(lengths), SHORTEST_ROW))
     for length, texts in pack_rows(lengths, row_length):
         by_length.setdefault(length, []).append(texts)
     for length in sorted(by_length):

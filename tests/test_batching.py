@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ner_jax.batching import PACKED_ROW, bucket, pack_rows, plan_batches
+from ner_jax.batching import PACKED_ROW, SHORTEST_ROW, bucket, pack_rows, plan_batches
 
 
 @settings(max_examples=60, deadline=None)
@@ -17,7 +17,7 @@ def test_pack_rows_places_every_text_once_within_its_row(lengths):
     assert placed == list(range(len(lengths)))
     for length, texts in rows:
         assert sum(lengths[t] for t in texts) <= length
-        assert length == max(bucket(max(lengths[t] for t in texts), 16), PACKED_ROW)
+        assert length == max(bucket(max(lengths[t] for t in texts), SHORTEST_ROW), PACKED_ROW)
         assert texts == sorted(texts)
 
 
@@ -29,7 +29,7 @@ def test_short_texts_share_rows():
 def test_a_lone_short_text_gets_a_short_row():
     """A query is read alone: its row must not be PACKED_ROW tokens of padding."""
     (batch,) = plan_batches([np.arange(3)], [np.array([2])], [np.array([0])], 0, 8192, 2)
-    assert batch.tokens.shape == (2, 16)
+    assert batch.tokens.shape == (2, 4)
 
 
 @settings(max_examples=30, deadline=None)
