@@ -46,6 +46,21 @@ class RMSNorm(nn.Module):
         return (normed * (self.offset + weight.astype(jnp.float32))).astype(x.dtype)
 
 
+def dense(features: int, name: str, dtype, bias: bool = False):
+    """nn.Dense that accumulates in float32 and returns `dtype` (the same op in float32).
+
+    In bfloat16, XLA's CPU dot with a float32 result runs on AMX where the CPU has it, and with a
+    bfloat16 result on a slower path: 372 against 149 GFLOP/s at [8192, 640] x [640, 2048] on the
+    2-core host here (fp32: 180)."""
+    layer = nn.Dense(features, use_bias=bias, dtype=dtype, dot_general=_dot_f32, name=name)
+    return lambda x: layer(x).astype(dtype)
+
+
+def _dot_f32(lhs, rhs, dimension_numbers, precision=None, preferred_element_type=None):
+    del preferred_element_type  # always float32
+    return jax.lax.dot_general(lhs, rhs, dimension_numbers, precision, jnp.float32)
+
+
 def rotate(x, positions, inv_freq):
     """HF rotate-half RoPE. x [B,T,N,E], positions [B,T] int, inv_freq [E/2] float32."""
     angles = positions.astype(jnp.float32)[..., None] * inv_freq  # [B,T,E/2]
@@ -73,12 +88,11 @@ class Attention(nn.Module):
     @nn.compact
     def __call__(self, x, segment_ids, positions):
         c = self.config
-        dense = lambda n, name, bias: nn.Dense(n, use_bias=bias, dtype=x.dtype, name=name)  # noqa: E731
         K, E = c.num_key_value_heads, c.head_dim
         G = c.num_attention_heads // K
-        q = dense(c.num_attention_heads * E, "q_proj", c.qkv_bias)(x)  # [B,T,H*E]
-        k = dense(K * E, "k_proj", c.qkv_bias)(x)  # [B,T,K*E]
-        v = dense(K * E, "v_proj", c.qkv_bias)(x)  # [B,T,K*E]: the tapped value vectors
+        q = dense(c.num_attention_heads * E, "q_proj", x.dtype, c.qkv_bias)(x)  # [B,T,H*E]
+        k = dense(K * E, "k_proj", x.dtype, c.qkv_bias)(x)  # [B,T,K*E]
+        v = dense(K * E, "v_proj", x.dtype, c.qkv_bias)(x)  # [B,T,K*E]: the tapped value vectors
         B, T = x.shape[:2]
         qh = q.reshape(B, T, K * G, E)  # [B,T,H,E]
         kh = k.reshape(B, T, K, E)  # [B,T,K,E]
@@ -100,7 +114,7 @@ class Attention(nn.Module):
         weights = jax.nn.softmax(logits, axis=-1).astype(vh.dtype)  # [B,K,G,T,S]
         out = jnp.einsum("bkgts,bske->btkge", weights, vh)  # [B,T,K,G,E]
         out = out.reshape(B, T, K * G * E)  # [B,T,H*E]: attention output before o_proj
-        y = nn.Dense(c.hidden_size, use_bias=False, dtype=x.dtype, name="o_proj")(out)  # [B,T,D]
+        y = dense(c.hidden_size, "o_proj", x.dtype)(out)  # [B,T,D]
         return y, {"q": q, "k": k, "v": v, "attn": out}
 
 
@@ -110,16 +124,15 @@ class MLP(nn.Module):
     @nn.compact
     def __call__(self, x):
         c = self.config
-        dense = lambda n, name: nn.Dense(n, use_bias=False, dtype=x.dtype, name=name)  # noqa: E731
-        gate = dense(c.intermediate_size, "gate_proj")(x)  # [B,T,F]
-        up = dense(c.intermediate_size, "up_proj")(x)  # [B,T,F]
+        gate = dense(c.intermediate_size, "gate_proj", x.dtype)(x)  # [B,T,F]
+        up = dense(c.intermediate_size, "up_proj", x.dtype)(x)  # [B,T,F]
         if c.hidden_act == "silu":
             act = jax.nn.silu(gate)
         elif c.hidden_act == "gelu_pytorch_tanh":
             act = jax.nn.gelu(gate, approximate=True)
         else:
             raise ValueError(f"unsupported hidden_act {c.hidden_act!r}")
-        return dense(c.hidden_size, "down_proj")(act * up)  # [B,T,D]
+        return dense(c.hidden_size, "down_proj", x.dtype)(act * up)  # [B,T,D]
 
 
 class Block(nn.Module):

@@ -56,6 +56,9 @@ flags.DEFINE_integer("documents", 500, "CrossNER sentences per pass")
 flags.DEFINE_integer("repeats", 2, "timed passes per side")
 flags.DEFINE_integer("reference_batch", 64, "sentences per reference forward")
 flags.DEFINE_bool("lm_head", True, "also time the reference with its LM head (information)")
+flags.DEFINE_enum(
+    "dtype", "float32", ["float32", "bfloat16"], "our decoder's compute dtype (the reference: fp32)"
+)
 flags.DEFINE_string("out", None, "JSON output path")
 FLAGS = flags.FLAGS
 
@@ -116,7 +119,7 @@ class Ours:
     """Our index path and forward on the given documents."""
 
     def __init__(self, model: str, head: Path, documents: list[Document]):
-        self.encoder = CorpusEncoder.load(model, head, detector=NO_DETECTOR)
+        self.encoder = CorpusEncoder.load(model, head, dtype=FLAGS.dtype, detector=NO_DETECTOR)
         self.documents = documents
         self.extractor = self.encoder.extractor
         texts = [d.text for d in documents]
@@ -209,6 +212,11 @@ def timed(run) -> float:
     return time.perf_counter() - started
 
 
+def progress(model: str, side: str, what: str, seconds: float) -> None:
+    """A line per pass on stderr: a whole run takes minutes per model between table rows."""
+    print(f"{model}: {side} {what}: {seconds:.1f} s", file=sys.stderr, flush=True)
+
+
 def bench_model(model: str, documents: list[Document], head: Path) -> dict:
     ours = Ours(model, head, documents)
     reference = Reference(model, documents, FLAGS.reference_batch)
@@ -217,14 +225,16 @@ def bench_model(model: str, documents: list[Document], head: Path) -> dict:
         "ours_forward": ours.forward,
         "reference": reference.run,
     }
-    for run in sides.values():  # warm-up: compile every shape, touch the memory
-        run()
+    for name, run in sides.items():  # warm-up: compile every shape, touch the memory
+        progress(model, name, "warm-up", timed(run))
     seconds = {name: [] for name in sides}
-    for _ in range(FLAGS.repeats):
+    for repeat in range(FLAGS.repeats):
         for name, run in sides.items():
             seconds[name].append(timed(run))
+            progress(model, name, f"pass {repeat + 1}/{FLAGS.repeats}", seconds[name][-1])
     if FLAGS.lm_head:  # information only: one pass, the base model already warm
         seconds["reference_lm_head"] = [timed(lambda: reference.run(lm_head=True))]
+        progress(model, "reference_lm_head", "pass 1/1", seconds["reference_lm_head"][0])
     median = {name: statistics.median(s) for name, s in seconds.items()}
     ref_tokens, ref_mentions = reference.last
     flops = ours.flops()
@@ -234,6 +244,7 @@ def bench_model(model: str, documents: list[Document], head: Path) -> dict:
         "blocks_ours": ours.extractor.model.tap_block + 1,
         "blocks_reference": reference.blocks,
         "devices": len(jax.local_devices()),
+        "dtype_ours": FLAGS.dtype,
         "documents": len(documents),
         "mentions": ours.mentions,
         "reference_mentions_read": ref_mentions,
