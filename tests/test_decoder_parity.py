@@ -135,3 +135,29 @@ def test_bfloat16_stays_close_to_float32(tmp_path):
         outputs[dtype] = np.asarray(parts["v"], np.float32)
     # bf16 keeps 8 mantissa bits; three blocks of rounding stay within a few percent.
     assert relative_error(outputs[jnp.bfloat16], outputs[jnp.float32]) < 0.05
+
+
+def test_bfloat16_dense_asks_xla_for_a_float32_product():
+    """In bf16 the dot's result is fp32, cast back after: XLA's CPU runs that dot on AMX where
+    there is one, and a bf16-result dot on a slower path (the values agree either way)."""
+    import flax.linen as nn
+    import jax
+
+    from ner_jax.decoder import dense
+
+    class One(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return dense(8, "proj", x.dtype)(x)
+
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(4, 64)), jnp.bfloat16)
+    params = {"proj": {"kernel": jnp.asarray(rng.normal(size=(64, 8)), jnp.bfloat16)}}
+    apply = jax.jit(lambda p, x: One().apply({"params": p}, x))
+    text = apply.lower(params, x).as_text()
+    assert "stablehlo.dot_general" in text
+    (dot,) = [line for line in text.splitlines() if "stablehlo.dot_general" in line]
+    assert dot.rstrip().endswith("-> tensor<4x8xf32>"), dot
+    assert apply(params, x).dtype == jnp.bfloat16
+    exact = np.asarray(x, np.float64) @ np.asarray(params["proj"]["kernel"], np.float64)
+    np.testing.assert_allclose(np.asarray(apply(params, x), np.float64), exact, rtol=2**-7)
