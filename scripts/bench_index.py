@@ -14,7 +14,9 @@ latency p50/p99 one query at a time after a warm-up, bytes per mention on disk, 
 peak RSS after building. Unless --noend_to_end, each backend is also timed end to end as a user
 queries it, `Retriever.search(description, k=10)`: the type descriptions of --real_queries
 embedded by the default encoder, searched, grouped by document over a store (synthetic rows: a
-store of 5 mentions per document; real: the index's own). --index DIR adds a "real" row for a
+store of 5 mentions per document; real: the index's own), and the embedding's floor is
+measured: the time to read, once, the decoder weights a query's forward needs (key
+query_floor). --index DIR adds a "real" row for a
 corpus index (DIR/vectors or DIR), queried with its own rows plus small noise. --sweep also
 measures search-time knobs (leaves searched, AH candidates re-scored) on each ScaNN tree;
 --scann_* override ScannConfig fields; --compare adds a second ScaNN build per size with other
@@ -227,6 +229,36 @@ def end_to_end_ms(index, store_path: Path) -> tuple[float, float]:
         retriever.close()
 
 
+def query_floor() -> dict:
+    """What embedding one description must cost here: a query is a few tokens, so its forward
+    is bound by reading the decoder's weights once (blocks before the tap, and the tap block
+    up to v_proj; an embedding row is all it reads of the table). The floor is the best of 20
+    jitted sums over exactly those weights on the query's device; with the measured embed p50."""
+    import jax
+    import jax.numpy as jnp
+
+    extractor = encoder().extractor
+    params, tap = extractor.params_one, extractor.model.tap_block
+    weights = [params[f"layers_{i}"] for i in range(tap)]
+    weights.append({k: params[f"layers_{tap}"][k] for k in ("input_layernorm", "self_attn")})
+    weights[-1]["self_attn"] = {"v_proj": weights[-1]["self_attn"]["v_proj"]}
+    read_all = jax.jit(lambda w: sum(jnp.sum(x) for x in jax.tree.leaves(w)))
+    read_all(weights).block_until_ready()
+    seconds = []
+    for _ in range(20):
+        started = time.perf_counter()
+        read_all(weights).block_until_ready()
+        seconds.append(time.perf_counter() - started)
+    weight_bytes = sum(x.nbytes for x in jax.tree.leaves(weights))
+    embed_p50, _ = latency_ms(lambda q: encoder().queries([str(q[0])]), np.array(descriptions()))
+    return {
+        "weights_mb": round(weight_bytes / 1e6, 1),
+        "weights_read_gb_per_s": round(weight_bytes / min(seconds) / 1e9, 2),
+        "embed_floor_ms": round(1000 * min(seconds), 2),
+        "embed_p50_ms": embed_p50,
+    }
+
+
 def recall(found: np.ndarray, truth: np.ndarray) -> float:
     hits = [len(set(f) & set(t)) / len(t) for f, t in zip(found, truth, strict=True)]
     return float(np.mean(hits))
@@ -400,6 +432,12 @@ def main(argv):
         rows.append(bench("real", real, real_queries, config, compare, store))
         del real
     print_table(rows)
+    floor = query_floor() if FLAGS.end_to_end and encoder() is not None else None
+    if floor:
+        print(
+            f"query embed: p50 {floor['embed_p50_ms']} ms; floor {floor['embed_floor_ms']} ms ="
+            f" {floor['weights_mb']} MB of weights read at {floor['weights_read_gb_per_s']} GB/s"
+        )
     if FLAGS.out:
         synth = [r for r in rows if r["data"] == "synthetic"]
         at_1m = next((r for r in synth if r["n"] == 1_000_000), None)
@@ -409,6 +447,7 @@ def main(argv):
             "query_p50_ms_1m": at_1m and at_1m.get("scann_e2e_p50_ms", at_1m["scann_p50_ms"]),
             "query_p99_ms_1m": at_1m and at_1m.get("scann_e2e_p99_ms", at_1m["scann_p99_ms"]),
             "query_latency": "end to end" if FLAGS.end_to_end else "search only",
+            "query_floor": floor,
             "index_bytes_per_mention": largest["scann_bytes_per_mention"],
             "index_peak_rss_mb": largest["peak_rss_mb"],
             "scann_config": dataclasses.asdict(config),
