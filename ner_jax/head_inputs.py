@@ -124,12 +124,16 @@ def mention_inputs(
     spec: InputSpec,
 ) -> tuple[np.ndarray, np.ndarray]:
     """In memory, for small corpora: ([M, spec.width] head inputs, [M] kept) of the spans in
-    document order (each text's end read as its sentence end)."""
-    with_ends = [[*s, (0, len(t))] for t, s in zip(texts, spans, strict=True)]
+    document order (with spec.sentence_end, each text's end read as its sentence end)."""
+    # Only a head that reads sentence ends asks for the text's end: that span would make the
+    # forward run past the last mention (on CrossNER sentences, 16% more tokens).
+    end_spans = [[(0, len(t))] if spec.sentence_end else [] for t in texts]
+    with_ends = [[*s, *e] for s, e in zip(spans, end_spans, strict=True)]
     found, kept = extractor(texts, with_ends)
     blocks = list(extractor.blocks)
     starts = np.cumsum([0] + [len(s) for s in with_ends])
     rows = np.array([starts[d] + i for d, s in enumerate(spans) for i in range(len(s))], int)
+    # Each mention's sentence-end row (read only with spec.sentence_end).
     ends = np.array([starts[d] + len(s) for d, s in enumerate(spans) for _ in s], int)
 
     def get(rows):

@@ -321,3 +321,28 @@ def test_in_memory_head_inputs_equal_the_feature_store_path(setup, tmp_path):
     inputs, kept = mention_inputs(extractor, texts, spans, spec)
     assert kept.all() and inputs.shape == (11, spec.width(extractor.model.config))
     np.testing.assert_allclose(inputs, stored.inputs(spec), rtol=1e-6, atol=1e-6)
+
+
+def test_without_sentence_ends_the_forward_stops_at_each_texts_last_mention(setup, tmp_path):
+    """A head that reads no sentence ends never runs the decoder past a text's last mention,
+    and words after it change nothing (the decoder is causal)."""
+    from ner_jax.benchmark import build_benchmark
+    from ner_jax.features import FeatureExtractor
+    from ner_jax.head_inputs import InputSpec, corpus_features, mention_inputs
+    from ner_jax.models import load_model
+
+    root, model = setup
+    spec = InputSpec(("v@1", "attn@2"), sentence_end=False)
+    extractor = FeatureExtractor(load_model(model, 2), spec.components, spec.blocks)
+    bench = build_benchmark([str(root / "a.txt"), str(root / "b.txt")])
+    stored = corpus_features(extractor, bench, tmp_path, progress=False)
+    texts = [d.text + " and more words after it" for d in bench.documents]
+    spans = [[(s.start, s.end) for s in d.spans] for d in bench.documents]
+    read, original = [], extractor._read
+    extractor._read = lambda ids, *rest: read.append([len(i) for i in ids]) or original(ids, *rest)
+    inputs, kept = mention_inputs(extractor, texts, spans, spec)
+    whole = [len(i) for i in extractor.encode(texts)[0]]
+    to_last_mention = [len(i) for i in extractor.encode([d.text for d in bench.documents])[0]]
+    assert read == [to_last_mention] and sum(to_last_mention) < sum(whole)
+    assert kept.all()
+    np.testing.assert_allclose(inputs, stored.inputs(spec), rtol=1e-6, atol=1e-6)
