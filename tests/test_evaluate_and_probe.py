@@ -342,6 +342,7 @@ def test_without_sentence_ends_the_forward_stops_at_each_texts_last_mention(setu
     extractor._read = lambda ids, *rest: read.append([len(i) for i in ids]) or original(ids, *rest)
     inputs, kept = mention_inputs(extractor, texts, spans, spec)
     whole = [len(i) for i in extractor.encode(texts)[0]]
+    # The fixture's texts end with a mention, so their own tokens are the ones up to it.
     to_last_mention = [len(i) for i in extractor.encode([d.text for d in bench.documents])[0]]
     assert read == [to_last_mention] and sum(to_last_mention) < sum(whole)
     assert kept.all()
