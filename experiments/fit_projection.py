@@ -29,10 +29,11 @@ flags.DEFINE_string("out", None, "where to write the reduced head", required=Tru
 
 def encoded_vectors(encoder, path: str, workdir: Path):
     """[M, mixed width] unreduced vectors of the file's gold mentions, cached in workdir."""
-    from ner_jax.corpus_docs import read_documents
-    from ner_jax.corpus_encoder import Encoded
+    from ner_jax.index import Encoded, read_documents
 
-    key = hashlib.sha256(f"{Path(path).resolve()}|{encoder.record}".encode()).hexdigest()[:16]
+    # The record as a dict, as the cache keys were made before it became a dataclass.
+    record = encoder.record.to_json()
+    key = hashlib.sha256(f"{Path(path).resolve()}|{record}".encode()).hexdigest()[:16]
     cache = workdir / f"{Path(path).stem}-{key}.npz"
     if not cache.is_file():
         encoder.documents(read_documents([path])).save(cache)
@@ -43,9 +44,9 @@ def main(argv: list[str]) -> None:
     del argv
     import numpy as np
 
-    from ner_jax.corpus_encoder import CorpusEncoder, resolve_head
     from ner_jax.detector import NO_DETECTOR
-    from ner_jax.head_file import add_projection, save_head
+    from ner_jax.head import add_projection, save_head
+    from ner_jax.index import CorpusEncoder, resolve_head
 
     if not FLAGS.data:
         raise app.UsageError("give at least one --data file")
@@ -72,4 +73,6 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    from ner_jax.cli import run_launcher
+
+    run_launcher(main)

@@ -14,7 +14,7 @@ import dataclasses
 import os
 from pathlib import Path
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum(
@@ -30,17 +30,14 @@ flags.DEFINE_list("variants", None, "head variants to run (default: all of confi
 def extract_once(trainings, corpora, features: str) -> None:
     """One encoder pass per corpus for the union of every variant's taps (and the model's
     default tap, the `raw` system's), so each head and the evaluation reuse the same store."""
-    from ner_jax.benchmark import build_benchmark, load_query_words
-    from ner_jax.features import FeatureExtractor
-    from ner_jax.head_inputs import corpus_features, parse_tap
-    from ner_jax.models import load_model, resolve_tap
+    from ner_jax.data import build_benchmark, load_query_words
+    from ner_jax.features import corpus_features, extractor_for
+    from ner_jax.model import resolve_tap
 
     default = resolve_tap(FLAGS.model)
-    taps = {(default.component, default.block)}
-    taps |= {parse_tap(t) for config in trainings for t in config.spec().taps}
-    blocks = sorted({b for _, b in taps})
-    model = load_model(FLAGS.model, max(blocks))
-    extractor = FeatureExtractor(model, tuple(sorted({c for c, _ in taps})), tuple(blocks))
+    taps = {f"{default.component}@{default.block}"}
+    taps |= {t for config in trainings for t in config.spec().taps}
+    extractor = extractor_for(FLAGS.model, taps)
     for corpus in dict.fromkeys(corpora):
         words = load_query_words(corpus.queries) if corpus.queries else {}
         corpus_features(extractor, build_benchmark(corpus.files, words), Path(features))
@@ -50,8 +47,8 @@ def main(argv: list[str]) -> None:
     del argv
     from configs import head as configs  # experiments/ is sys.path[0]
 
-    from ner_jax.evaluate import EvaluateConfig, evaluate
-    from ner_jax.train_head import train_head
+    from ner_jax.evaluation import EvaluateConfig, evaluate, summary
+    from ner_jax.head import train_head
 
     out = Path(FLAGS.out)
     features = FLAGS.features or str(out / "features")
@@ -89,12 +86,12 @@ def main(argv: list[str]) -> None:
             features=features,
         )
     )
-    print((out / "evaluate" / "report.md").read_text().split("\n\n| type")[0])
+    print(summary(report))
     print(f"\n{len(report['systems'])} systems; report in {out / 'evaluate'}")
 
 
 if __name__ == "__main__":
-    from ner_jax.cli import use_all_cpu_cores
+    from ner_jax.cli import run_launcher, use_all_cpu_cores
 
     use_all_cpu_cores()
-    app.run(main)
+    run_launcher(main)

@@ -15,7 +15,7 @@ import json
 import os
 from pathlib import Path
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "token feature cache", required=True)
@@ -24,22 +24,17 @@ flags.DEFINE_string("model", "gemma3-270m", "named model")
 flags.DEFINE_string("data", os.environ.get("NER_JAX_DATA", "../shared/data"), "data root")
 flags.DEFINE_list("variants", None, "variants to train (default: all in configs/detector.py)")
 flags.DEFINE_string("ship", None, "variant whose weights go to ner_jax/detectors/MODEL.*")
-flags.DEFINE_list("set", [], "DetectorTrainConfig overrides, e.g. steps=500")
+flags.DEFINE_list("set", [], "DetectorTrainConfig overrides, e.g. steps=500,context=2:0")
 
 
 def load_splits(model_name: str, data: str, workdir: Path) -> dict:
     from configs import detector as configs
 
-    from ner_jax.datasets import read_labelled
-    from ner_jax.detector_data import extract_tokens
-    from ner_jax.features import FeatureExtractor
-    from ner_jax.head_inputs import parse_tap
-    from ner_jax.models import load_model
+    from ner_jax.data import read_labelled
+    from ner_jax.detector import extract_tokens
+    from ner_jax.features import extractor_for
 
-    parsed = [parse_tap(t) for t in configs.TAPS]
-    model = load_model(model_name, max(b for _, b in parsed))
-    components = tuple(sorted({c for c, _ in parsed}))
-    extractor = FeatureExtractor(model, components, tuple(sorted({b for _, b in parsed})))
+    extractor = extractor_for(model_name, configs.TAPS)
     out = {}
     for name, split in configs.splits(data).items():
         sentences = [s for f in split.files for s in read_labelled(f)][:: split.every]
@@ -52,7 +47,7 @@ def load_splits(model_name: str, data: str, workdir: Path) -> dict:
 
 def ceiling(data) -> dict:
     """Span scores of the gold tags decoded back: what tokenisation alone allows."""
-    from ner_jax.detector_tags import span_scores, tag_spans
+    from ner_jax.detector import span_scores, tag_spans
 
     starts = data.starts
     found = [
@@ -68,11 +63,17 @@ def main(argv: list[str]) -> None:
 
     from configs import detector as configs
 
-    from ner_jax import atomic
-    from ner_jax.detector import SHIPPED, save_detector
-    from ner_jax.detector_data import TokenData
-    from ner_jax.detector_train import DetectorTrainConfig, evaluate, train_detector
+    from ner_jax.cli import override
+    from ner_jax.detector import (
+        DetectorTrainConfig,
+        TokenData,
+        evaluate_detector,
+        save_detector,
+        train_detector,
+    )
+    from ner_jax.files import ASSETS, atomic
 
+    override(DetectorTrainConfig(configs.TAPS), FLAGS.set)  # a bad --set fails before extraction
     splits = load_splits(FLAGS.model, FLAGS.data, Path(FLAGS.workdir))
     train = TokenData.concat([splits[n] for n in configs.TRAIN])
     select = splits[configs.SELECT]
@@ -91,9 +92,7 @@ def main(argv: list[str]) -> None:
     for name in FLAGS.variants or list(configs.VARIANTS):
         variant = configs.VARIANTS[name]
         config = DetectorTrainConfig(variant.taps, variant.context, variant.hidden)
-        for assignment in FLAGS.set:
-            field, _, value = assignment.partition("=")
-            config = dataclasses.replace(config, **{field: type(getattr(config, field))(value)})
+        config = override(config, FLAGS.set)
         detector, log = train_detector(config, FLAGS.model, train, select)
         detector.record.update(
             variant=name,
@@ -101,13 +100,15 @@ def main(argv: list[str]) -> None:
             selected_on=configs.SELECT,
             config=dataclasses.asdict(config),
         )
-        scores = {n: evaluate(detector, d) for n, d in tests.items()}
+        scores = {n: evaluate_detector(detector, d) for n, d in tests.items()}
         detector.record["test"] = scores
         report["variants"][name] = {"record": detector.record, "log": log}
         logging.info("%s: pooled CrossNER test F1 %.3f", name, scores["test_crossner_pooled"]["f1"])
         save_detector(out / "variants" / name, detector.params, detector.record)
         if name == FLAGS.ship:
-            path = save_detector(SHIPPED / FLAGS.model, detector.params, detector.record)
+            path = save_detector(
+                ASSETS / "detectors" / FLAGS.model, detector.params, detector.record
+            )
             logging.info("shipped %s as %s", name, path)
         atomic.write_text(out / "report.json", json.dumps(report, indent=1) + "\n")
     atomic.write_text(out / "report.md", table(report))
@@ -141,7 +142,7 @@ def table(report: dict) -> str:
 
 
 if __name__ == "__main__":
-    from ner_jax.cli import use_all_cpu_cores
+    from ner_jax.cli import run_launcher, use_all_cpu_cores
 
     use_all_cpu_cores()
-    app.run(main)
+    run_launcher(main)

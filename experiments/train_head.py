@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from absl import app, flags
+from absl import flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
@@ -25,24 +25,12 @@ flags.DEFINE_integer("stop_after", None, "stop after this step as a preempted jo
 flags.DEFINE_list("set", [], "overrides of OptimConfig fields, e.g. steps=500,learning_rate=3e-4")
 
 
-def override(optim, assignments: list[str]):
-    """OptimConfig with `field=value` overrides, each parsed as its field's type."""
-    fields = {f.name: f for f in dataclasses.fields(optim)}
-    changes = {}
-    for assignment in assignments:
-        name, _, value = assignment.partition("=")
-        if name not in fields:
-            raise app.UsageError(f"--set {assignment}: no field {name!r}; fields: {list(fields)}")
-        kind = type(getattr(optim, name))
-        changes[name] = kind(value)
-    return dataclasses.replace(optim, **changes)
-
-
 def main(argv: list[str]) -> None:
     del argv
     from configs import head as configs  # experiments/ is sys.path[0]
 
-    from ner_jax.train_head import train_head
+    from ner_jax.cli import override
+    from ner_jax.head import train_head
 
     config = configs.get_config(FLAGS.config, FLAGS.data, FLAGS.model)
     config = dataclasses.replace(
@@ -56,7 +44,7 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    from ner_jax.cli import use_all_cpu_cores
+    from ner_jax.cli import run_launcher, use_all_cpu_cores
 
     use_all_cpu_cores()
-    app.run(main)
+    run_launcher(main)

@@ -1,8 +1,8 @@
 """The performance suite: encoding against the reference pipeline and the matmul peak, a real
 `ner-jax index` build, query latency and recall up to 1M mentions, head training throughput.
 
-  .venv/bin/python scripts/bench.py --out results/bench.json            # about an hour
-  .venv/bin/python scripts/bench.py --quick --out /tmp/bench_quick.json  # a few minutes
+  .venv/bin/python scripts/bench.py --out results/bench.json            # the full suite
+  .venv/bin/python scripts/bench.py --quick --out /tmp/bench_quick.json  # smaller samples
 
 Each part runs in its own process (its own device count and memory), one after another:
 scripts/bench_encode.py, `ner-jax index` on CrossNER with gold spans (wall time and peak RSS
@@ -23,9 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from absl import app, flags
+from absl import flags
 
-flags.DEFINE_bool("quick", False, "a few minutes: smaller samples, indexes up to 100k")
+from ner_jax.cli import run_launcher
+
+flags.DEFINE_bool("quick", False, "smaller samples, indexes up to 100k (a quick check)")
 flags.DEFINE_string("data", os.environ.get("NER_JAX_DATA", "../shared/data"), "data root")
 flags.DEFINE_string("workdir", None, "where the parts write (default: a temp dir, removed)")
 flags.DEFINE_string("out", None, "JSON output path")
@@ -145,4 +147,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_launcher(main)

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from ner_jax.cli import use_all_cpu_cores  # noqa: E402
+from ner_jax.cli import run_launcher, use_all_cpu_cores  # noqa: E402
 
 use_all_cpu_cores()  # as `ner-jax index` does, before jax loads
 
@@ -37,18 +37,15 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
-from absl import app, flags, logging  # noqa: E402
+from absl import flags, logging  # noqa: E402
 from jax.sharding import NamedSharding, PartitionSpec  # noqa: E402
 
-from ner_jax.batching import plan_batches  # noqa: E402
-from ner_jax.benchmark import build_benchmark  # noqa: E402
-from ner_jax.corpus_docs import Document  # noqa: E402
-from ner_jax.corpus_encoder import CorpusEncoder  # noqa: E402
+from ner_jax.data import build_benchmark  # noqa: E402
 from ner_jax.detector import NO_DETECTOR  # noqa: E402
-from ner_jax.features import mention_tokens  # noqa: E402
-from ner_jax.head import ProjectionHead  # noqa: E402
-from ner_jax.head_file import save_head, shipped_head  # noqa: E402
-from ner_jax.models import NAMED_MODELS, resolve_tap  # noqa: E402
+from ner_jax.features import mention_tokens, plan_batches  # noqa: E402
+from ner_jax.head import ProjectionHead, save_head, shipped_head  # noqa: E402
+from ner_jax.index import CorpusEncoder, Document  # noqa: E402
+from ner_jax.model import NAMED_MODELS, resolve_tap  # noqa: E402
 
 flags.DEFINE_list("models", ["gemma3-270m", "smollm2-135m"], "named models")
 flags.DEFINE_string("data", os.environ.get("NER_JAX_DATA", "../shared/data"), "data root")
@@ -321,4 +318,4 @@ def main(argv):
 
 if __name__ == "__main__":
     with contextlib.suppress(KeyboardInterrupt):
-        app.run(main)
+        run_launcher(main)

@@ -38,9 +38,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
-from ner_jax.vector_index import ScannConfig, build_index, bytes_on_disk
+from ner_jax.cli import config_from_flags, override, run_launcher
+from ner_jax.index import ScannConfig, build_index, bytes_on_disk
 
 flags.DEFINE_string("sizes", "10000,100000,1000000", "comma-separated index sizes")
 flags.DEFINE_bool("quick", False, "sizes 10000,100000 and 100 queries")
@@ -69,32 +70,16 @@ flags.DEFINE_bool("end_to_end", True, "also time Retriever.search (embed, search
 flags.DEFINE_bool("synthetic", True, "run the synthetic sizes (--nosynthetic: only --index)")
 flags.DEFINE_bool("sweep", False, "also sweep leaves_to_search and pre-reorder candidates")
 flags.DEFINE_string("tmp_dir", None, "where to save indexes to measure them (default: TMPDIR)")
-for _field in dataclasses.fields(ScannConfig):
-    flags.DEFINE_string(f"scann_{_field.name}", None, f"override ScannConfig.{_field.name}")
-flags.DEFINE_string(
-    "compare", None, 'also build ScaNN with these overrides, e.g. "anisotropic_threshold=0.2"'
+for _field in dataclasses.fields(ScannConfig):  # all int or float; unset: the default
+    _define = flags.DEFINE_integer if isinstance(_field.default, int) else flags.DEFINE_float
+    _define(f"scann_{_field.name}", None, f"override ScannConfig.{_field.name}")
+flags.DEFINE_list(
+    "compare", [], "also build ScaNN with these overrides, e.g. anisotropic_threshold=0.2"
 )
 flags.DEFINE_string("out", None, "JSON output path")
 FLAGS = flags.FLAGS
 
 _CHUNK = 32_768  # rows generated per chunk (~50 MB of float32 noise at D=384)
-
-
-def scann_config() -> ScannConfig:
-    overrides = {}
-    for field in dataclasses.fields(ScannConfig):
-        value = getattr(FLAGS, f"scann_{field.name}")
-        if value is not None:
-            overrides[field.name] = type(field.default)(value)
-    return ScannConfig(**overrides)
-
-
-def compare_config(config: ScannConfig) -> ScannConfig | None:
-    if not FLAGS.compare:
-        return None
-    kinds = {f.name: type(f.default) for f in dataclasses.fields(ScannConfig)}
-    pairs = [item.split("=", 1) for item in FLAGS.compare.split(",")]
-    return dataclasses.replace(config, **{key: kinds[key](value) for key, value in pairs})
 
 
 def parts(dim: int, head_dim: int) -> list[slice]:
@@ -172,14 +157,11 @@ def real_vectors(directory: Path) -> np.ndarray:
 
 def described_queries(directory: Path, files: list[str]) -> np.ndarray:
     """[Q, D] type descriptions (the query words of `files`) embedded by the index's encoder."""
-    from ner_jax.retriever import Retriever
+    from ner_jax.index import Retriever
 
     words = sorted({w for f in files for w in json.loads(Path(f).read_text()).values()})
-    retriever = Retriever.load(directory)
-    try:
+    with Retriever.load(directory) as retriever:
         return retriever.encoder.queries(words)
-    finally:
-        retriever.close()
 
 
 def peak_rss_mb() -> float:
@@ -189,12 +171,12 @@ def peak_rss_mb() -> float:
 @functools.cache
 def encoder():
     """The default encoder (shipped head), for end-to-end queries; None if its width differs."""
-    from ner_jax.corpus_encoder import CorpusEncoder
     from ner_jax.detector import NO_DETECTOR
-    from ner_jax.models import DEFAULT_MODEL
+    from ner_jax.index import CorpusEncoder
+    from ner_jax.model import DEFAULT_MODEL
 
     loaded = CorpusEncoder.load(DEFAULT_MODEL, detector=NO_DETECTOR)
-    return loaded if loaded.record["dim"] == FLAGS.dim else None
+    return loaded if loaded.record.dim == FLAGS.dim else None
 
 
 def descriptions() -> list[str]:
@@ -203,30 +185,25 @@ def descriptions() -> list[str]:
 
 def synthetic_store(path: Path, mentions: int, per_doc: int = 5) -> Path:
     """A store of `mentions` rows, `per_doc` to a document, as the end-to-end path reads."""
-    from ner_jax.corpus_store import Store
+    from ner_jax.index import Store
 
     docs = -(-mentions // per_doc)
     text = " ".join(f"w{i}" for i in range(per_doc))  # mention i is "wi"
     starts = np.array([text.index(f"w{i}") for i in range(per_doc)])
     doc = np.repeat(np.arange(docs), per_doc)[:mentions]
     start = np.tile(starts, docs)[:mentions]
-    store = Store.create(path)
-    store.append(((f"doc{d}", text) for d in range(docs)), doc, start, start + 2)
-    store.close()
+    with Store.create(path) as store:
+        store.append(((f"doc{d}", text) for d in range(docs)), doc, start, start + 2)
     return path
 
 
 def end_to_end_ms(index, store_path: Path) -> tuple[float, float]:
     """p50/p99 ms of Retriever.search(description, k=10) over the descriptions, twice each."""
-    from ner_jax.corpus_store import Store
-    from ner_jax.retriever import Retriever
+    from ner_jax.index import Retriever, Store
 
-    retriever = Retriever(store_path.parent, encoder(), index, Store(store_path))
-    try:
+    with Retriever(store_path.parent, encoder(), index, Store(store_path)) as retriever:
         texts = descriptions() * 2
         return latency_ms(lambda q: retriever.search(str(q[0]), k=10), np.array(texts))
-    finally:
-        retriever.close()
 
 
 def query_floor() -> dict:
@@ -396,8 +373,8 @@ def main(argv):
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sizes = sorted(int(s) for s in ("10000,100000" if FLAGS.quick else FLAGS.sizes).split(","))
     n_queries = FLAGS.queries or (100 if FLAGS.quick else 200)
-    config = scann_config()
-    compare = compare_config(config)
+    config = config_from_flags(ScannConfig, prefix="scann_")
+    compare = override(config, FLAGS.compare, "--compare") if FLAGS.compare else None
     synthetic = Synthetic(FLAGS.dim, FLAGS.head_dim, FLAGS.clusters, FLAGS.seed)
     queries = synthetic.queries(n_queries)  # [Q, D]
     rows = []
@@ -473,4 +450,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_launcher(main)

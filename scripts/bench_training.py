@@ -18,12 +18,18 @@ from pathlib import Path
 
 import jax
 import numpy as np
-from absl import app, flags
+from absl import flags
 from jax.sharding import Mesh
 
-from ner_jax.head import ProjectionHead
-from ner_jax.head_data import MentionSet
-from ner_jax.training import OptimConfig, init_state, make_train_step, sample_batch
+from ner_jax.cli import run_launcher
+from ner_jax.head import (
+    MentionSet,
+    OptimConfig,
+    ProjectionHead,
+    init_state,
+    make_train_step,
+    sample_batch,
+)
 
 flags.DEFINE_integer("width", 1024, "head input width (the default head reads Gemma attn@15)")
 flags.DEFINE_integer("mentions", 20000, "synthetic mentions")
@@ -102,4 +108,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_launcher(main)

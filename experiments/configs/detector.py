@@ -1,8 +1,8 @@
 """Mention detector data and variants: trained on training splits only, selected on CrossNER dev.
 
 MultiCoNER dev and the CrossNER test splits are never trained or selected on: they are where
-the detector is measured. MultiCoNER train90 is halved (every other sentence) to keep the
-token-feature extraction near ten minutes on 2 CPU cores.
+the detector is measured. MultiCoNER train90 is halved (every other sentence): features are
+extracted for every token, and that split's would dominate the extraction time.
 """
 
 from __future__ import annotations

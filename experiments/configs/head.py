@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ner_jax.head_data import Corpus
-from ner_jax.train_head import TrainConfig
-from ner_jax.training import OptimConfig
+from ner_jax.head import Corpus, OptimConfig, TrainConfig
 
 DOMAINS = ("ai", "literature", "music", "politics", "science")
 MULTICONER_FILES = ("en-train90", "en-train10", "en-dev")

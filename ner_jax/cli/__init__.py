@@ -6,23 +6,61 @@ import importlib
 import logging as std_logging
 import os
 import sys
+from typing import NamedTuple
 
-from absl import app
+from ner_jax.cli.flags import config_from_flags, override, parse_value
+from ner_jax.cli.runner import flags_defined_by, help_text, run_app, run_launcher
 
-# Subcommand -> module with `define_flags()` and `main(argv)`; modules load only when chosen.
+__all__ = [
+    "COMMANDS",
+    "config_from_flags",
+    "help_text",
+    "keep_compilations",
+    "override",
+    "parse_value",
+    "run",
+    "run_launcher",
+    "usage",
+    "use_all_cpu_cores",
+    "version",
+]
+
+
+class Command(NamedTuple):
+    module: str  # has `define_flags()` and `main(argv)`; loaded only when the command is chosen
+    summary: str
+    arguments: str = ""  # the positional arguments it takes, as its usage line names them
+
+
 COMMANDS = {
-    "models": ("ner_jax.cli.models", "the named models: installed?, architecture, tap, width"),
-    "demo": ("ner_jax.cli.demo", "run the default model on the demo corpus"),
-    "evaluate": ("ner_jax.cli.evaluate", "retrieval benchmark of labelled data: report + rankings"),
-    "probe": ("ner_jax.cli.probe", "score every block and component for type separation"),
-    "index": ("ner_jax.cli.index", "build a corpus index of documents' mentions, or --add to one"),
-    "search": ("ner_jax.cli.search", "documents of an index mentioning a described entity type"),
+    "models": Command(
+        "ner_jax.cli.models", "the named models: installed?, architecture, tap, width"
+    ),
+    "demo": Command("ner_jax.cli.demo", "run the default model on the demo corpus"),
+    "evaluate": Command(
+        "ner_jax.cli.evaluate", "retrieval benchmark of labelled data: report + rankings"
+    ),
+    "probe": Command("ner_jax.cli.probe", "score every block and component for type separation"),
+    "index": Command(
+        "ner_jax.cli.index", "build a corpus index of documents' mentions, or --add to one"
+    ),
+    "search": Command(
+        "ner_jax.cli.search",
+        "documents of an index mentioning a described entity type",
+        "DESCRIPTION...",
+    ),
 }
 
 
+def version() -> str:
+    # The top-level package is every sub-package's parent, loaded before any of them; its
+    # __version__ reads the installed metadata (by name: the layers import no `ner_jax` face).
+    return importlib.import_module("ner_jax").__version__
+
+
 def usage() -> str:
-    lines = ["usage: ner-jax COMMAND [--flags]", "", "commands:"]
-    lines += [f"  {name:10s} {help_text}" for name, (_, help_text) in COMMANDS.items()]
+    lines = ["usage: ner-jax COMMAND [--flags]", "       ner-jax --version", "", "commands:"]
+    lines += [f"  {name:10s} {command.summary}" for name, command in COMMANDS.items()]
     lines.append("\n`ner-jax COMMAND --help` lists a command's flags.")
     return "\n".join(lines)
 
@@ -31,8 +69,8 @@ def use_all_cpu_cores() -> None:
     """One virtual CPU device per core, unless XLA_FLAGS already says (set before jax loads).
 
     A large matmul already uses every core, but most other XLA CPU ops run on about one; data
-    parallelism over per-core devices keeps them all busy (Gemma feature extraction on 2 cores,
-    measured when this was added: 900 -> 1,150 tokens/s). Accelerators are unaffected."""
+    parallelism over per-core devices keeps them all busy, which speeds up feature extraction
+    on a multi-core CPU. Accelerators are unaffected."""
     if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
         count = len(os.sched_getaffinity(0))
         flag = f"--xla_force_host_platform_device_count={count}"
@@ -42,10 +80,10 @@ def use_all_cpu_cores() -> None:
 def keep_compilations() -> None:
     """XLA executables cached on disk (JAX's persistent compilation cache), unless the user set
     JAX_COMPILATION_CACHE_DIR: a command's jit shapes compile once per machine, not per run
-    (the demo's index build on 2 cores: 112.6 s the first time, 57.7 s the next, under load)."""
+    (compiling is a large share of a short command's time, such as the demo's index build)."""
     import jax
 
-    from ner_jax.models import cache_root
+    from ner_jax.model import cache_root
 
     if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
         jax.config.update("jax_compilation_cache_dir", str(cache_root() / "xla"))
@@ -55,20 +93,26 @@ def keep_compilations() -> None:
 
 def run() -> None:
     """Console-script entry point."""
-    if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help", "help"):
+    args = sys.argv[1:]
+    if not args or args[0] in ("-h", "--help", "help"):
         print(usage())
-        sys.exit(0 if len(sys.argv) >= 2 else 1)
-    command = sys.argv[1]
-    if command not in COMMANDS:
-        print(f"ner-jax: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
+        sys.exit(0 if args else 1)
+    if args[0] in ("-V", "--version"):
+        print(f"ner-jax {version()}")
+        sys.exit(0)
+    name = args[0]
+    if name not in COMMANDS:
+        print(f"ner-jax: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         sys.exit(2)
+    command = COMMANDS[name]
     use_all_cpu_cores()
     keep_compilations()
     # JAX logs at INFO that it found no TPU on every CPU or GPU host: noise for our users.
     std_logging.getLogger("jax._src.xla_bridge").setLevel(std_logging.WARNING)
-    module = importlib.import_module(COMMANDS[command][0])
-    module.define_flags()
-    app.run(module.main, argv=[f"ner-jax {command}", *sys.argv[2:]])
+    module = importlib.import_module(command.module)
+    own = flags_defined_by(module.define_flags)
+    program = f"ner-jax {name}"
+    run_app(module.main, program, own, args[1:], command.summary, command.arguments)
 
 
 if __name__ == "__main__":

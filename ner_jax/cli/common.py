@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from absl import flags
 
-from ner_jax.models import DEFAULT_MODEL
+from ner_jax.model import DEFAULT_MODEL
 
 
 def define_corpus_flags() -> None:

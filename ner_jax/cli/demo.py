@@ -10,12 +10,10 @@ from pathlib import Path
 
 from absl import flags
 
-from ner_jax.corpus_docs import Document
-from ner_jax.corpus_index import IndexConfig, build_corpus_index
-from ner_jax.detector import NO_DETECTOR, resolve_detector
-from ner_jax.detector_tags import span_scores
-from ner_jax.models import DEFAULT_MODEL
-from ner_jax.retriever import Retriever
+from ner_jax.cli.flags import config_from_flags
+from ner_jax.detector import NO_DETECTOR, resolve_detector, span_scores
+from ner_jax.index import Document, IndexConfig, Retriever, build_corpus_index
+from ner_jax.model import DEFAULT_MODEL
 
 FLAGS = flags.FLAGS
 CORPUS = "demo_corpus.jsonl"
@@ -66,8 +64,7 @@ def demo_corpus() -> tuple[list[Document], dict[str, list[tuple[int, int, str]]]
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise SystemExit(f"ner-jax demo: unexpected arguments {argv[1:]}")
+    del argv  # none: ner_jax.cli.run_app refuses them
     started = time.perf_counter()
     documents, annotated = demo_corpus()
     detector = resolve_detector(FLAGS.model, FLAGS.detector)
@@ -77,29 +74,24 @@ def main(argv: list[str]) -> None:
         ]
     with tempfile.TemporaryDirectory(prefix="ner-jax-demo-") as scratch:
         directory = Path(FLAGS.index or Path(scratch) / "index")
-        config = IndexConfig(
-            model=FLAGS.model,
-            head=FLAGS.head,
+        config = config_from_flags(
+            IndexConfig,
             detector=str(detector) if detector else NO_DETECTOR,
-            dtype=FLAGS.dtype,
             batch_docs=len(documents),  # one batch: fewer jit shapes than resumable batches
         )
         summary = build_corpus_index(documents, directory, config, progress=False)
-        retriever = Retriever.load(directory)
-        try:
+        with Retriever.load(directory) as retriever:
             _report(retriever, summary, documents, annotated, started)
-        finally:
-            retriever.close()
 
 
 def _report(retriever: Retriever, summary: dict, documents, annotated, started: float) -> None:
     encoder = retriever.encoder
     record, c = encoder.record, encoder.extractor.model.config
     print(
-        f"model {record['model']}: {c.architecture}, {c.num_hidden_layers} blocks, reading "
-        f"{', '.join(record['taps'])} (blocks after {max(encoder.extractor.blocks)} never run)"
+        f"model {record.model}: {c.architecture}, {c.num_hidden_layers} blocks, reading "
+        f"{', '.join(record.taps)} (blocks after {max(encoder.extractor.blocks)} never run)"
     )
-    print(f"head: {record['head_variant']}, {record['dim']}-d mention vectors")
+    print(f"head: {record.head_variant}, {record.dim}-d mention vectors")
     rows = retriever.store.db.execute("SELECT doc, start_char, end_char FROM mentions")
     by_doc: dict[int, list[tuple[int, int]]] = {}
     for doc, start, end in rows:
@@ -113,7 +105,7 @@ def _report(retriever: Retriever, summary: dict, documents, annotated, started: 
         measured = f", span F1 {test['f1']:.2f} on CrossNER test" if test else ""
         scores = span_scores(found, gold)
         print(
-            f"detector: {record['detector_variant']}{measured}; on this corpus's "
+            f"detector: {record.detector_variant}{measured}; on this corpus's "
             f"annotation: precision {scores['precision']:.2f}, recall {scores['recall']:.2f}, "
             f"F1 {scores['f1']:.2f}"
         )

@@ -5,9 +5,10 @@ from __future__ import annotations
 from absl import flags
 
 from ner_jax.cli.common import define_corpus_flags
-from ner_jax.decoder import COMPONENTS
-from ner_jax.evaluate import SPANS, SYSTEMS, EvaluateConfig, evaluate
-from ner_jax.head_inputs import QUERY_TEMPLATE
+from ner_jax.cli.flags import config_from_flags
+from ner_jax.evaluation import SPANS, SYSTEMS, EvaluateConfig, evaluate, summary
+from ner_jax.features import QUERY_TEMPLATE
+from ner_jax.model import COMPONENTS
 
 FLAGS = flags.FLAGS
 
@@ -34,29 +35,9 @@ def define_flags() -> None:
 
 def main(argv: list[str]) -> None:
     del argv
-    config = EvaluateConfig(
-        data=tuple(FLAGS.data),
-        out=FLAGS.out,
-        systems=tuple(FLAGS.systems),
-        model=FLAGS.model,
-        tap_block=FLAGS.tap_block,
-        component=FLAGS.component,
-        raw_taps=tuple(FLAGS.raw_taps),
-        heads=tuple(FLAGS.head),
-        fuse=tuple(FLAGS.fuse),
-        seen_types=FLAGS.seen_types,
-        features=FLAGS.features,
-        query_template=FLAGS.query_template,
-        queries=FLAGS.queries,
-        catch_all_queries=FLAGS.catch_all_queries,
-        minilm=FLAGS.minilm,
-        dtype=FLAGS.dtype,
-        max_tokens=FLAGS.max_tokens,
-        seed=FLAGS.seed,
-        spans=FLAGS.spans,
-        detector=FLAGS.detector,
-    )
+    # --head is repeatable, one head per use: the config holds them all.
+    config = config_from_flags(EvaluateConfig, renames={"heads": "head"})
     report = evaluate(config)
-    print(open(f"{FLAGS.out}/report.md").read().split("\n\n| type")[0])
+    print(summary(report))
     count = len(report["systems"])
     print(f"\nwrote {FLAGS.out}/report.json, report.md and rankings/ ({count} systems)")

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from absl import flags
 
-from ner_jax.corpus_docs import FORMATS, read_documents
-from ner_jax.corpus_index import IndexConfig, add_to_index, build_corpus_index
-from ner_jax.distributed_build import DEFAULT_TIMEOUT, build_sharded_index, joined
-from ner_jax.models import DEFAULT_MODEL
-from ner_jax.sharded_index import is_sharded
-from ner_jax.vector_index import BACKENDS
+from ner_jax.cli.flags import config_from_flags
+from ner_jax.index import (
+    BACKENDS,
+    DEFAULT_TIMEOUT,
+    FORMATS,
+    IndexConfig,
+    add_to_index,
+    build_corpus_index,
+    build_sharded_index,
+    is_sharded,
+    joined,
+    read_documents,
+)
+from ner_jax.model import DEFAULT_MODEL
 
 FLAGS = flags.FLAGS
 
@@ -60,8 +68,7 @@ def define_flags() -> None:
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise SystemExit(f"ner-jax index: unexpected arguments {argv[1:]}")
+    del argv  # none: ner_jax.cli.run_app refuses them
     try:
         summary = _index_or_add()
     except (ValueError, OSError, RuntimeError) as error:  # bad input or encoder: say it plainly
@@ -106,15 +113,7 @@ def _index_or_add() -> dict:
         return add_to_index(
             documents, FLAGS.index, FLAGS.model, FLAGS.head, batch_docs=FLAGS.batch_docs
         )
-    config = IndexConfig(
-        model=FLAGS.model or DEFAULT_MODEL,
-        head=FLAGS.head,
-        detector=FLAGS.detector,
-        backend=FLAGS.backend,
-        max_tokens=FLAGS.max_tokens,
-        dtype=FLAGS.dtype,
-        batch_docs=FLAGS.batch_docs,
-    )
+    config = config_from_flags(IndexConfig)  # no --model: IndexConfig's default model
     if not processes:
         return build_corpus_index(documents, FLAGS.index, config)
     with joined(*processes) as (process_id, count):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ner_jax.models import DEFAULT_MODEL, NAMED_MODELS, cache_root
+from ner_jax.model import DEFAULT_MODEL, NAMED_MODELS, cache_root
 
 
 def define_flags() -> None:

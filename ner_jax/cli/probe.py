@@ -5,8 +5,9 @@ from __future__ import annotations
 from absl import flags
 
 from ner_jax.cli.common import define_corpus_flags
-from ner_jax.decoder import COMPONENTS
-from ner_jax.probe import ProbeConfig, probe
+from ner_jax.cli.flags import config_from_flags
+from ner_jax.evaluation import ProbeConfig, probe
+from ner_jax.model import COMPONENTS
 
 FLAGS = flags.FLAGS
 
@@ -20,19 +21,7 @@ def define_flags() -> None:
 
 def main(argv: list[str]) -> None:
     del argv
-    report = probe(
-        ProbeConfig(
-            data=tuple(FLAGS.data),
-            out=FLAGS.out,
-            model=FLAGS.model,
-            components=tuple(FLAGS.components),
-            queries=FLAGS.queries,
-            pairs=FLAGS.pairs,
-            dtype=FLAGS.dtype,
-            max_tokens=FLAGS.max_tokens,
-            seed=FLAGS.seed,
-        )
-    )
+    report = probe(config_from_flags(ProbeConfig))
     names = list(report["table"])
     header = "  ".join(f"{n:>13s}" for n in names)
     print(f"raw R-Precision / pair ROC-AUC by block\nblock  {header}")

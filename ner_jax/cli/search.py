@@ -7,7 +7,7 @@ import re
 
 from absl import flags
 
-from ner_jax.retriever import Hit, Retriever
+from ner_jax.index import Hit, Retriever
 
 FLAGS = flags.FLAGS
 CONTEXT = 80  # characters shown either side of the best mention
@@ -26,11 +26,10 @@ def main(argv: list[str]) -> None:
     if not description.strip():
         raise SystemExit('usage: ner-jax search --index DIR "type description" [--k 10] [--json]')
     try:
-        retriever = Retriever.load(FLAGS.index, FLAGS.model, FLAGS.head)
-        hits = retriever.search(description, FLAGS.k)
+        with Retriever.load(FLAGS.index, FLAGS.model, FLAGS.head) as retriever:
+            hits = retriever.search(description, FLAGS.k)
     except (ValueError, OSError) as error:  # no index, another encoder: say it plainly
         raise SystemExit(f"ner-jax search: {error}") from None
-    retriever.close()
     if FLAGS.json:
         for hit in hits:
             print(json.dumps(hit.as_dict(), ensure_ascii=False))

@@ -1,0 +1,31 @@
+"""The type-agnostic mention detector: a token tagger over the decoder's own activations."""
+
+from ner_jax.detector.data import TokenData, extract_tokens
+from ner_jax.detector.mentions import detect_mentions
+from ner_jax.detector.tagger import (
+    NO_DETECTOR,
+    Detector,
+    load_detector,
+    resolve_detector,
+    save_detector,
+    shipped_detector,
+)
+from ner_jax.detector.tags import span_scores, tag_spans
+from ner_jax.detector.training import DetectorTrainConfig, evaluate_detector, train_detector
+
+__all__ = [
+    "Detector",
+    "DetectorTrainConfig",
+    "NO_DETECTOR",
+    "TokenData",
+    "detect_mentions",
+    "evaluate_detector",
+    "extract_tokens",
+    "load_detector",
+    "resolve_detector",
+    "save_detector",
+    "shipped_detector",
+    "span_scores",
+    "tag_spans",
+    "train_detector",
+]

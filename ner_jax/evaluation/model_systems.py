@@ -1,0 +1,159 @@
+"""The systems that read the model: raw taps and projection heads, scored by best-mention cosine."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from absl import logging
+from tqdm import tqdm
+
+from ner_jax.data import Benchmark, best_mention_scores
+from ner_jax.detector import (
+    Detector,
+    detect_mentions,
+    load_detector,
+    resolve_detector,
+    span_scores,
+)
+from ner_jax.evaluation.config import EvaluateConfig
+from ner_jax.features import (
+    FeatureExtractor,
+    InputSpec,
+    corpus_features,
+    extractor_for,
+    query_inputs,
+)
+from ner_jax.head import Head, load_head, shipped_head
+from ner_jax.model import parse_tap, resolve_tap
+
+MentionInputs = Callable[[InputSpec], np.ndarray]  # spec -> [M, in] inputs of the mentions read
+
+
+def encoder_systems(
+    config: EvaluateConfig, bench: Benchmark, notes: dict
+) -> dict[str, Callable[[], np.ndarray]]:
+    """`raw` (the model's tap), `raw-<component><block>` per extra tap (best-mention cosine of
+    activations with the type names, no head), and one system per head. One encoder pass over
+    the corpus serves all of them (with gold spans, the store in --features is reused across
+    runs; with detected spans, the pass also detects, and `notes` gets the detector's scores)."""
+    taps = raw_taps(config)
+    heads = load_heads(config)
+    if not taps and not heads:
+        return {}
+    needed = [*taps.values(), *(t for h in heads.values() for t in h.spec.parsed)]
+    if config.spans == "detected":
+        detector_path, detector = mention_detector(config)
+        needed += list(map(parse_tap, detector.taps))
+    taps_read = [f"{c}@{b}" for c, b in needed]
+    extractor = extractor_for(config.model, taps_read, config.dtype, config.max_tokens)
+    started = time.perf_counter()
+    if config.spans == "detected":
+        docs, inputs, notes["detector"] = detected_mentions(
+            bench, extractor, detector, detector_path
+        )
+    else:
+        docs, inputs = gold_mentions(config, bench, extractor)
+    logging.info("mention features in %.0f s", time.perf_counter() - started)
+    query_texts = [q.text for q in bench.queries]
+
+    def raw(component: str, block: int) -> Callable[[], np.ndarray]:
+        def scores() -> np.ndarray:
+            spec = InputSpec((f"{component}@{block}",))
+            mentions = inputs(spec)
+            queries = query_inputs(extractor, query_texts, spec, config.query_template)
+            return best_mention_scores(queries @ mentions.T, docs, len(bench.documents))
+
+        return scores
+
+    def projected(head: Head) -> Callable[[], np.ndarray]:
+        def scores() -> np.ndarray:
+            mentions = head.project(inputs(head.spec))
+            queries = query_inputs(extractor, query_texts, head.spec, head.query_template)
+            queries = head.project(queries)
+            return best_mention_scores(queries @ mentions.T, docs, len(bench.documents))
+
+        return scores
+
+    systems = {name: raw(*tap) for name, tap in taps.items()}
+    return systems | {name: projected(head) for name, head in heads.items()}
+
+
+def raw_taps(config: EvaluateConfig) -> dict[str, tuple[str, int]]:
+    """System name -> (component, block) of each raw system: `raw` first if it runs."""
+    # Resolved even when `raw` does not run: it checks the model, block and component.
+    default = resolve_tap(config.model, config.tap_block, config.component)
+    taps = {f"raw-{c}{b}": (c, b) for c, b in map(parse_tap, config.raw_taps)}
+    if "raw" in config.systems:
+        taps = {"raw": (default.component, default.block), **taps}
+    return taps
+
+
+def load_heads(config: EvaluateConfig) -> dict[str, Head]:
+    """System name -> head, each checked to read the activations of the model evaluated."""
+    heads = {name: load_head(path) for name, path in head_paths(config).items()}
+    for name, head in heads.items():
+        if head.model != config.model:
+            raise ValueError(f"{name} reads {head.model} activations; --model is {config.model}")
+    return heads
+
+
+def head_paths(config: EvaluateConfig) -> dict[str, str]:
+    """System name -> head file: `head` is the shipped head (or the first --head without a
+    name), `head-NAME` each NAME=PATH."""
+    paths = {}
+    for entry in config.heads:
+        name, _, path = entry.rpartition("=")
+        paths[f"head-{name}" if name else "head"] = path
+    if "head" in config.systems and "head" not in paths:
+        shipped = shipped_head(config.model)
+        if shipped is None:
+            raise ValueError(
+                f"no head ships for {config.model}: pass --head PATH, or leave `head` out of"
+                " --systems"
+            )
+        paths["head"] = str(shipped)
+    return paths
+
+
+def mention_detector(config: EvaluateConfig) -> tuple[Path, Detector]:
+    """The detector given, else the one shipped for the model (its path, for the report)."""
+    path = resolve_detector(config.model, config.detector)
+    if path is None:
+        raise ValueError(f"--spans detected needs a detector; none ships for {config.model}")
+    return path, load_detector(path)
+
+
+def gold_mentions(
+    config: EvaluateConfig, bench: Benchmark, extractor: FeatureExtractor
+) -> tuple[np.ndarray, MentionInputs]:
+    """[M] document of each gold mention the store kept, and their inputs; the feature store
+    persists, so later runs on the same corpus skip the encoder pass."""
+    root = Path(config.features) if config.features else Path(config.out) / "features"
+    features = corpus_features(extractor, bench, root)
+    kept = features.kept
+
+    def inputs(spec: InputSpec) -> np.ndarray:
+        return features.inputs(spec)[kept]
+
+    return features.mention_docs[kept], inputs
+
+
+def detected_mentions(
+    bench: Benchmark, extractor: FeatureExtractor, detector: Detector, path: Path
+) -> tuple[np.ndarray, MentionInputs, dict]:
+    """[M] document of each detected mention, their inputs, and the detector's note for the
+    report: its file, variant, mention count and span scores against the gold spans."""
+    texts = [d.text for d in bench.documents]
+    with tqdm(total=len(texts), unit="text", desc="detecting mentions") as bar:
+        found = detect_mentions(extractor, detector, texts, bar)
+    gold = [[(s.start, s.end) for s in d.spans] for d in bench.documents]
+    note = {
+        "path": str(path),
+        "variant": detector.record.get("variant"),
+        "mentions": len(found.docs),
+        **span_scores(found.spans, gold),
+    }
+    return found.docs, found.inputs, note

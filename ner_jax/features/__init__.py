@@ -1,0 +1,34 @@
+"""Activations at mentions: batching, the extractor, the on-disk store, and head inputs."""
+
+from ner_jax.features.batching import bucket, plan_batches
+from ner_jax.features.extractor import (
+    Encodings,
+    FeatureExtractor,
+    extractor_for,
+    l2_normalise,
+    mention_tokens,
+)
+from ner_jax.features.inputs import (
+    QUERY_TEMPLATE,
+    InputSpec,
+    corpus_features,
+    mention_inputs,
+    query_inputs,
+)
+from ner_jax.features.store import extract_to_store
+
+__all__ = [
+    "Encodings",
+    "FeatureExtractor",
+    "InputSpec",
+    "QUERY_TEMPLATE",
+    "bucket",
+    "corpus_features",
+    "extract_to_store",
+    "extractor_for",
+    "l2_normalise",
+    "mention_inputs",
+    "mention_tokens",
+    "plan_batches",
+    "query_inputs",
+]

@@ -1,0 +1,115 @@
+"""Train a projection head end to end: features, mention sets, training, and the head file."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import time
+from pathlib import Path
+
+import numpy as np
+from absl import logging
+
+from ner_jax.features import QUERY_TEMPLATE, InputSpec, extractor_for
+from ner_jax.head.file import save_head
+from ner_jax.head.mentions import Corpus, load_mentions
+from ner_jax.head.training import OptimConfig, train
+from ner_jax.model import DEFAULT_MODEL, resolve_tap
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Which activations, which data, how to optimise. `train` and `select` name files of the
+    corpora; documents are assigned by the file of their first occurrence."""
+
+    corpora: tuple[Corpus, ...]
+    train: tuple[str, ...]
+    select: tuple[str, ...]
+    name: str = ""  # the named configuration, recorded with the head
+    model: str = DEFAULT_MODEL
+    taps: tuple[str, ...] = ()  # "COMPONENT@BLOCK"; empty: the model's default tap
+    sentence_end: bool = False
+    query_template: str = QUERY_TEMPLATE  # how type names are written before encoding
+    raw_mix: float = 0.0  # at inference, weight of the first tap's own cosine (Head.project)
+    optim: OptimConfig = OptimConfig()
+    features: str | None = None  # feature store root; None: <workdir>/features
+    max_tokens: int = 512
+
+    def spec(self) -> InputSpec:
+        if self.taps:
+            return InputSpec(self.taps, self.sentence_end)
+        tap = resolve_tap(self.model)
+        return InputSpec((f"{tap.component}@{tap.block}",), self.sentence_end)
+
+
+def file_digest(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def train_head(
+    config: TrainConfig, workdir: str | Path, progress: bool = True, stop_after: int | None = None
+) -> Path | None:
+    """Train (resuming from workdir), then write <workdir>/head.safetensors and head.json with
+    a record of the data, config and metrics. Returns the weights path (None when stopped
+    early by `stop_after`: rerun to finish)."""
+    workdir = Path(workdir)
+    if overlap := set(config.train) & set(config.select):
+        raise ValueError(f"files both trained on and selected on: {sorted(overlap)}")
+    spec = config.spec()
+    extractor = extractor_for(config.model, spec.taps, max_tokens=config.max_tokens)
+    root = Path(config.features) if config.features else workdir / "features"
+
+    def mentions(files):
+        return load_mentions(
+            extractor, spec, config.corpora, files, root, progress, config.query_template
+        )
+
+    train_set, select_set = mentions(config.train), mentions(config.select)
+    started = time.perf_counter()
+    state = train(train_set, select_set, config.optim, workdir, progress, stop_after)
+    if int(state["step"]) < config.optim.steps:
+        return None
+    record = {
+        "variant": config.name,
+        "model": config.model,
+        "taps": list(spec.taps),
+        "sentence_end": spec.sentence_end,
+        "hidden": config.optim.hidden,
+        "out": config.optim.out,
+        "dropout": config.optim.dropout,
+        "skip": config.optim.skip,
+        "query_template": config.query_template,
+        "raw_mix": config.raw_mix,
+        "raw_width": extractor.model.config.component_width(spec.parsed[0][0]),
+        "trained": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "config": dataclasses.asdict(config),
+        "data": {
+            "train": _describe(train_set),
+            "select": _describe(select_set),
+            "sha256": {f: file_digest(f) for f in sorted({*config.train, *config.select})},
+        },
+        "metrics": {
+            "best_step": int(state["best_step"]),
+            "select_r_precision": float(state["best_score"]),
+            "train_seconds_this_run": round(time.perf_counter() - started, 1),
+        },
+    }
+    path = save_head(workdir / "head.safetensors", state["best_params"], record)
+    logging.info(
+        "head at step %d: selection R-Precision %.3f -> %s",
+        record["metrics"]["best_step"],
+        record["metrics"]["select_r_precision"],
+        path,
+    )
+    return path
+
+
+def _describe(mentions) -> dict:
+    counts = mentions.counts()
+    return {
+        "files": mentions.files,
+        "mentions": len(mentions),
+        "documents": int(len(np.unique(mentions.docs))),
+        "types": {name: int(n) for name, n in zip(mentions.type_names, counts, strict=True)},
+    }

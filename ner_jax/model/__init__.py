@@ -1,0 +1,36 @@
+"""The Flax decoder, its checkpoints (transformers dirs, GGUF), tokenizer and named models."""
+
+from ner_jax.model.config import DecoderConfig
+from ner_jax.model.decoder import COMPONENTS, Decoder
+from ner_jax.model.loaded import LoadedModel, load_model
+from ner_jax.model.params import hf_name, load_checked
+from ner_jax.model.registry import (
+    DEFAULT_MODEL,
+    NAMED_MODELS,
+    ModelNotInstalled,
+    NamedModel,
+    cache_root,
+    checkpoint_dir,
+)
+from ner_jax.model.taps import Tap, parse_tap, resolve_tap
+from ner_jax.model.tokenizer import Tokenizer
+
+__all__ = [
+    "COMPONENTS",
+    "DEFAULT_MODEL",
+    "Decoder",
+    "DecoderConfig",
+    "LoadedModel",
+    "ModelNotInstalled",
+    "NAMED_MODELS",
+    "NamedModel",
+    "Tap",
+    "Tokenizer",
+    "cache_root",
+    "checkpoint_dir",
+    "hf_name",
+    "load_checked",
+    "load_model",
+    "parse_tap",
+    "resolve_tap",
+]

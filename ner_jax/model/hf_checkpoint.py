@@ -1,0 +1,149 @@
+"""Transformers checkpoint directories: config.json to DecoderConfig, lazy safetensors reads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jax.numpy as jnp
+from safetensors import safe_open
+
+from ner_jax.model.config import FULL, SLIDING, DecoderConfig, RopeConfig
+from ner_jax.model.params import params_from_tensors
+
+_MODEL_TYPES = {
+    "llama": "llama",
+    "mistral": "mistral",
+    "qwen2": "qwen2",
+    "gemma3_text": "gemma3",
+    "gemma3": "gemma3",
+}
+
+
+def config_from_hf(hf: dict[str, Any], source: str = "config.json") -> DecoderConfig:
+    """A transformers config dict (4.x or 5.x layout) as a DecoderConfig."""
+    if hf.get("model_type") == "gemma3" and "text_config" in hf:
+        hf = {"model_type": "gemma3_text", **hf["text_config"]}
+    model_type = hf.get("model_type")
+    if model_type not in _MODEL_TYPES:
+        raise ValueError(
+            f"{source}: unsupported model_type {model_type!r}; supported: {sorted(_MODEL_TYPES)}"
+        )
+    arch = _MODEL_TYPES[model_type]
+    if hf.get("mlp_bias"):
+        raise ValueError(f"{source}: mlp_bias=True is not supported")
+    num_layers, heads = hf["num_hidden_layers"], hf["num_attention_heads"]
+    gemma = arch == "gemma3"
+    window = hf.get("sliding_window")
+    if arch == "qwen2" and not hf.get("use_sliding_window", False):
+        window = None
+    layer_types = hf.get("layer_types")
+    if layer_types is None:
+        if gemma:
+            pattern = hf.get("sliding_window_pattern", 6)
+            layer_types = [SLIDING if (i + 1) % pattern else FULL for i in range(num_layers)]
+        elif arch == "qwen2" and window is not None:
+            first = hf.get("max_window_layers", num_layers)
+            layer_types = [SLIDING if i >= first else FULL for i in range(num_layers)]
+        else:  # Mistral slides on every layer when it has a window; Llama never does
+            layer_types = [SLIDING if window else FULL] * num_layers
+    rope_full, rope_sliding = _rope_configs(hf, gemma)
+    return DecoderConfig(
+        architecture=arch,
+        vocab_size=hf["vocab_size"],
+        hidden_size=hf["hidden_size"],
+        intermediate_size=hf["intermediate_size"],
+        num_hidden_layers=num_layers,
+        num_attention_heads=heads,
+        num_key_value_heads=hf.get("num_key_value_heads") or heads,
+        head_dim=hf.get("head_dim") or hf["hidden_size"] // heads,
+        rms_norm_eps=hf.get("rms_norm_eps", 1e-6),
+        rope_full=rope_full,
+        rope_sliding=rope_sliding,
+        layer_types=tuple(layer_types),
+        sliding_window=window if SLIDING in layer_types else None,
+        qkv_bias=arch == "qwen2" or bool(hf.get("attention_bias", False)),
+        query_scale=hf.get("query_pre_attn_scalar", 256) ** -0.5 if gemma else None,
+        qk_norm=gemma,
+        sandwich_norms=gemma,
+        scale_embeddings=gemma,
+        norm_weight_offset=1.0 if gemma else 0.0,
+        hidden_act=hf.get("hidden_activation") or hf.get("hidden_act", "silu"),
+    )
+
+
+def _rope_configs(hf: dict[str, Any], gemma: bool) -> tuple[RopeConfig, RopeConfig]:
+    """(full-attention rope, sliding-attention rope) from either config layout."""
+    params = hf.get("rope_parameters")
+    if params and gemma and "full_attention" in params:  # transformers 5: one dict per layer kind
+        return _rope(params["full_attention"], 1e6), _rope(params["sliding_attention"], 1e4)
+    if params:
+        rope = _rope(params, 1e4)
+        return rope, rope
+    scaling = dict(hf.get("rope_scaling") or {})
+    if gemma:  # transformers 4: scaling applies to global layers, local layers use their own base
+        full = _rope({**scaling, "rope_theta": hf.get("rope_theta", 1e6)}, 1e6)
+        return full, RopeConfig(theta=hf.get("rope_local_base_freq", 1e4))
+    rope = _rope({**scaling, "rope_theta": hf.get("rope_theta", 1e4)}, 1e4)
+    return rope, rope
+
+
+def _rope(values: dict[str, Any], default_theta: float) -> RopeConfig:
+    kind = values.get("rope_type") or values.get("type") or "default"
+    return RopeConfig(
+        theta=float(values.get("rope_theta", default_theta)),
+        kind=kind,
+        factor=float(values.get("factor", 1.0)),
+        low_freq_factor=float(values.get("low_freq_factor", 1.0)),
+        high_freq_factor=float(values.get("high_freq_factor", 4.0)),
+        original_max_position_embeddings=int(values.get("original_max_position_embeddings", 8192)),
+    )
+
+
+def read_config(directory: Path) -> DecoderConfig:
+    path = directory / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{directory}: no config.json; not a transformers checkpoint dir")
+    try:
+        values = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not valid JSON ({error})") from error
+    return config_from_hf(values, str(path))
+
+
+def tensor_files(directory: Path) -> dict[str, Path]:
+    """Tensor name -> safetensors file, for single-file and sharded checkpoints."""
+    index = directory / "model.safetensors.index.json"
+    if index.is_file():
+        weight_map = json.loads(index.read_text())["weight_map"]
+        files = {name: directory / shard for name, shard in weight_map.items()}
+        missing = sorted({str(p) for p in files.values() if not p.is_file()})
+        if missing:
+            raise FileNotFoundError(f"{index} names shards that do not exist: {missing}")
+        return files
+    single = directory / "model.safetensors"
+    if not single.is_file():
+        raise FileNotFoundError(
+            f"{directory}: neither model.safetensors nor model.safetensors.index.json"
+        )
+    with safe_open(single, framework="numpy") as f:
+        return {name: single for name in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
+
+
+def load_params(directory: Path, num_blocks: int, dtype=jnp.float32) -> tuple[DecoderConfig, dict]:
+    """(config, params for blocks 0..num_blocks-1) from a transformers checkpoint directory."""
+    directory = Path(directory)
+    config = read_config(directory)
+    config.check_tap_block(num_blocks - 1)
+    files = tensor_files(directory)
+    handles = {}
+
+    def load(name: str):
+        path = files[name]
+        if path not in handles:
+            handles[path] = safe_open(path, framework="numpy")
+        return handles[path].get_tensor(name)
+
+    params = params_from_tensors(config, files, load, num_blocks, dtype, source=str(directory))
+    return config, params

@@ -1,0 +1,300 @@
+"""Regenerates the markdown tables in README.md and docs/*.md from results/ (--check: report)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "results"
+# A generated table sits between a `<!-- table: NAME -->` line and a `<!-- /table -->` line,
+# with a blank line either side so that markdown renders it as a table.
+MARKED = re.compile(r"(<!-- table: ([\w-]+) -->\n)(.*?)(<!-- /table -->)", re.S)
+
+CORPORA = {"crossner_test": "CrossNER test, pooled", "multiconer_dev": "MultiCoNER II en-dev"}
+DOMAINS = ("ai", "literature", "music", "politics", "science")
+# The probe tables show these blocks (every block is in results/probe/).
+GEMMA_BLOCKS = [0, 3, 5, 6, 7, 8, 9, 12, 14, 15, 16, 17]
+SMOLLM2_BLOCKS = [0, 5, 10, 13, 16, 17, 20, 21, 22, 23, 25, 27, 29]
+WINDOWS = {"no_context": "token alone", "before_only": "2 before", "after_4": "1 before, 4 after"}
+HEADLINE = {
+    "bm25": "BM25 (words)",
+    "minilm": "MiniLM, whole sentence",
+    "minilm_mentions": "MiniLM on the gold mention strings",
+    "raw": "raw `attn@15` tap, no head",
+    "head-paper": "the paper's recipe (triplet head on v@9)",
+    "head-default": "**the shipped recipe** (`default` head)",
+}
+SIDES = {  # seconds key in bench_encode's rows -> what ran
+    "ours_end_to_end": "ours, end to end (`index` path)",
+    "ours_forward": "ours, forward alone",
+    "reference": "transformers, fp32, base model + `v_proj` hook",
+    "reference_lm_head": "transformers with the LM head",
+}
+SEARCHES = {  # key prefix in bench_index's rows -> column
+    "scann": "ScaNN search p50 / p99 ms",
+    "exact": "exact search p50 / p99 ms",
+    "scann_e2e": "end to end, ScaNN p50 / p99 ms",
+    "exact_e2e": "end to end, exact p50 / p99 ms",
+}
+TARGETS = {  # the issue's targets: summary key in bench.json -> (figure, target, lowest, highest)
+    "encode_speedup_vs_reference": ("end-to-end encoding vs the transformers reference", "≥ 4×", 4),
+    "forward_fraction_of_peak": ("forward FLOP/s over the measured fp32 matmul peak", "≥ 0.5", 0.5),
+    "query_p50_ms_1m": ("query p50 / p99 at 1M mentions, end to end", "p50 ≤ 20 ms", 0, 20),
+    "scann_recall_at_100_1m": ("ScaNN recall@100 against exact at 1M", "≥ 0.98", 0.98),
+    "index_bytes_per_mention": ("vector index bytes per mention, all data", "≤ 600", 0, 600),
+    "index_peak_rss_mb": ("peak RSS of `ner-jax index` on pooled CrossNER", ""),
+}
+
+
+def load(path: str) -> dict:
+    return json.loads((RESULTS / path).read_text())
+
+
+def num(x: float, digits: int = 3) -> str:
+    """x rounded half up as printed (1.45 -> 1.5, where float formatting gives 1.4), with commas."""
+    return f"{Decimal(repr(x)).quantize(Decimal(1).scaleb(-digits), ROUND_HALF_UP):,}"
+
+
+def ms(a: float, b: float) -> str:
+    """A p50 / p99 pair of milliseconds, to two decimals below 10 and one above."""
+    return " / ".join(num(x, 2 if x < 10 else 1) for x in (a, b))
+
+
+def bold(text: str, on: bool = True) -> str:
+    return f"**{text}**" if on else text
+
+
+def table(header: str, rows: list[list[str]]) -> str:
+    """Markdown from a header "a | b | c" and rows of cells."""
+    cells = header.split(" | ")
+    lines = [cells, ["---"] * len(cells), *rows]
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
+
+
+def probe(name: str, blocks: list[int]) -> str:
+    """Raw R-Precision of chosen blocks' v, attn and resid_out; the table's best cell in bold."""
+    found = load(f"probe/{name}.json")["table"]
+    rows = {c: {r["block"]: r["r_precision"] for r in found[c]} for c in ("v", "attn", "resid_out")}
+    best = max(rows[c][b] for c in rows for b in blocks)
+    labels = {"v": "v (value vectors)", "attn": "attn (before o_proj)", "resid_out": "resid_out"}
+    body = [
+        [labels[c], *(bold(num(rows[c][b]).removeprefix("0"), rows[c][b] == best) for b in blocks)]
+        for c in rows
+    ]
+    return table(" | ".join(["block", *map(str, blocks)]), body)
+
+
+def baselines(corpus: str) -> str:
+    """The bare-query benchmark run: R-Precision and P@10 per system; the best in bold."""
+    run = load(f"evaluate/{corpus}_gemma3-270m.json")
+    best = max(s["r_precision"] for s in run["systems"].values())
+    rows = []
+    for name, s in run["systems"].items():
+        rp = bold(num(s["r_precision"]), s["r_precision"] == best)
+        rows.append(["raw (attn@15)" if name == "raw" else name, rp, num(s["p_at_10"])])
+    return table(f"system | R-Precision ({len(run['corpus']['queries'])} queries) | P@10", rows)
+
+
+def protocols(model: str) -> str:
+    """Both zero-shot protocols: A (CrossNER, all/unseen/seen types) and B (MultiCoNER)."""
+    a = load(f"protocol_a/{model}/evaluate/report.json")["systems"]
+    b = load(f"protocol_b/{model}/evaluate/report.json")["systems"]
+
+    def selection(protocol: str, system: str) -> str:
+        record = RESULTS / protocol / model / "heads" / system.removeprefix("head-") / "head.json"
+        if not system.startswith("head-") or "+" in system or not record.is_file():
+            return ""
+        return num(json.loads(record.read_text())["metrics"]["select_r_precision"])
+
+    rows = []
+    for name, ra in a.items():
+        picked = [selection("protocol_a", name), selection("protocol_b", name)]
+        cells = [ra["r_precision"], ra["unseen_r_precision"], ra["seen_r_precision"]]
+        rb = [num(b[name]["r_precision"])] if name in b else [""]
+        rows.append([name, " / ".join(picked) if any(picked) else "", *map(num, cells), *rb])
+    header = "system | selection A / B | A: CrossNER, all | unseen | seen | B: MultiCoNER"
+    return table(header, rows)
+
+
+def headline() -> str:
+    a = load("protocol_a/gemma3-270m/evaluate/report.json")["systems"]
+    b = load("protocol_b/gemma3-270m/evaluate/report.json")["systems"]
+    rows = []
+    for name, label in HEADLINE.items():
+        cells = [a[name]["r_precision"], a[name]["unseen_r_precision"], b[name]["r_precision"]]
+        rows.append([label, *(bold(num(x), name == "head-default") for x in cells)])
+    return table("gemma3-270m, R-Precision | A: CrossNER | A: unseen types | B: MultiCoNER", rows)
+
+
+def reduction() -> str:
+    """The shipped head at full width against reduced to 384-d, per evaluation corpus."""
+    rows = []
+    for corpus in ("crossner_test", "multiconer_dev"):
+        run = load(f"evaluate/reduction_{corpus}/report.json")
+        s, docs = run["systems"], run["corpus"]["documents"]
+        both = {n: f"{num(s[n]['r_precision'])} ({num(s[n]['p_at_10'])})" for n in s}
+        other = next(n for n in s if n not in ("head", "head-full"))  # fitted on the other corpus
+        fitted = "MultiCoNER train" if other == "head-mc384" else "CrossNER train"
+        label = f"{CORPORA[corpus]} ({docs:,} docs, {len(run['corpus']['queries'])} queries)"
+        rows.append([label, both["head-full"], f"{both[other]}, {fitted}", both["head"]])
+    return table("evaluated on | 1524-d | 384-d, fitted on the other corpus | 384-d, shipped", rows)
+
+
+def detector_spans() -> str:
+    rows, report = [], load("detector/report.json")
+    test = report["variants"]["default"]["record"]["test"]
+    for split in ["crossner_pooled", *(f"crossner_{d}" for d in DOMAINS), "multiconer_dev"]:
+        got, ceiling = test[f"test_{split}"], report["ceiling"][f"test_{split}"]
+        pooled = split == "crossner_pooled"
+        label = CORPORA["crossner_test"] if pooled else CORPORA.get(split, f"CrossNER {split[9:]}")
+        cells = [num(got[k]) for k in ("precision", "recall")] + [bold(num(got["f1"]), pooled)]
+        rows.append([label, f"{got['gold']:,}", *cells, num(ceiling["f1"])])
+    header = "split (never trained on) | gold mentions | precision | recall | F1 | ceiling"
+    return table(header, rows)
+
+
+def detector_ablation() -> str:
+    rows, variants = [], load("detector_ablation/report.json")["variants"]
+    for name in ("no_context", "before_only", "default", "after_4"):
+        record, log = variants[name]["record"], variants[name]["log"]
+        select = next(entry["f1"] for entry in log if entry["step"] == record["step"])
+        window = f"{WINDOWS.get(name, name)} {tuple(record['context'])}"
+        test = [record["test"][f"test_{s}"]["f1"] for s in ("crossner_pooled", "multiconer_dev")]
+        rows.append([window, num(select), *map(num, test)])
+    header = "window (before, after) | CrossNER dev F1 | CrossNER test pooled | MultiCoNER en-dev"
+    return table(header, rows)
+
+
+def detected() -> str:
+    """Retrieval with detected instead of gold spans, on the corpora the detector never saw."""
+    rows = []
+    for corpus in ("crossner_test", "multiconer_dev"):
+        gold = load(f"evaluate/{corpus}_gold/report.json")
+        found = load(f"evaluate/{corpus}_detected/report.json")
+        g, d = gold["systems"], found["systems"]
+        docs, queries = gold["corpus"]["documents"], len(gold["corpus"]["queries"])
+        label = f"{CORPORA[corpus]} ({docs:,} sentences, {queries} queries)"
+        for i, system in enumerate(("raw", "head")):
+            before, after = g[system]["r_precision"], d[system]["r_precision"]
+            change = f"{(after - before) / before:.1%}".replace("-", "−")
+            first = [label, num(found["detector"]["f1"])] if i == 0 else ["", ""]
+            rows.append([*first, system, num(before), num(after), change])
+        words = f"{num(g['bm25']['r_precision'])} / {num(g['minilm']['r_precision'])}"
+        rows.append(["", "", "BM25 / MiniLM (need no spans)", words, "", ""])
+    return table("corpus | detector span F1 | system | gold spans | detected spans | change", rows)
+
+
+def vector_index() -> str:
+    """ScaNN against exact search at every size of the whole-suite run; targets at 1M in bold."""
+    rows = []
+    for r in load("bench.json")["vector_index"]["rows"]:
+        million = r["n"] == 1_000_000
+        data = "real (CrossNER)" if r["data"] == "real" else r["data"]
+        times = [ms(r[f"{k}_p50_ms"], r[f"{k}_p99_ms"]) for k in SEARCHES]
+        times[2] = bold(times[2], million)  # end to end with ScaNN
+        cells = [data, f"{r['n']:,}", bold(num(r["scann_recall_at_100"]), million), *times]
+        rows.append([*cells, bold(num(r["scann_bytes_per_mention"], 0), million)])
+        rows[-1].append(num(r["scann_build_s"], 1))
+    header = ["vectors", "mentions", "ScaNN recall@100", *SEARCHES.values()]
+    return table(" | ".join([*header, "ScaNN bytes per mention", "ScaNN build s"]), rows)
+
+
+def targets() -> str:
+    b = load("bench.json")
+    gemma, peak = b["encode"]["rows"][0], b["encode"]["matmul"]["peak_gflops"]
+    million = next(r for r in b["vector_index"]["rows"] if r["n"] == 1_000_000)
+    measured = {
+        "encode_speedup_vs_reference": f"{num(b['encode_speedup_vs_reference'], 2)}×",
+        "forward_fraction_of_peak": f"{num(b['forward_fraction_of_peak'])} "
+        f"({num(gemma['forward_gflops'], 0)} of {num(peak, 0)} GFLOP/s)",
+        "query_p50_ms_1m": f"{ms(b['query_p50_ms_1m'], b['query_p99_ms_1m'])} ms (search alone "
+        f"{ms(million['scann_p50_ms'], million['scann_p99_ms'])} ms)",
+        "scann_recall_at_100_1m": num(b["scann_recall_at_100_1m"]),
+        "index_bytes_per_mention": f"{num(b['index_bytes_per_mention'], 0)} at 1M",
+        "index_peak_rss_mb": f"{num(b['index_peak_rss_mb'], 0)} MB",
+    }
+    rows = []
+    for key, (what, goal, *bounds) in TARGETS.items():
+        low, high = (*bounds, float("inf"))[:2] if bounds else (None, None)
+        met = "" if low is None else "met" if low <= b[key] <= high else "**not met**"
+        rows.append([f"{what} (`{key}`)", measured[key], goal, met])
+    return table("figure (key in `results/bench.json`) | measured | target | ", rows)
+
+
+def encoding() -> str:
+    """Ours against transformers per model: fp32 from the whole suite, bf16 from its own run."""
+    runs = load("bench.json")["encode"]["rows"]
+    runs.insert(1, load("bench_encode_bf16.json")["rows"][0])
+    rows = []
+    for r in runs:
+        s = r["seconds"]  # the bf16 run skipped the LM head
+        model = "{model} (block {tap_block}: {blocks_ours} of {blocks_reference} blocks)"
+        if r["dtype_ours"] == "bfloat16":
+            model = "{model}, ours in bf16 (separate run)"
+        for i, key in enumerate(k for k in SIDES if k in s):
+            rates = [num(r[f"{key}_{unit}_per_s"], 0) for unit in ("tokens", "mentions")]
+            ratio = bold(num(s["reference"] / s[key], 2), i == 0)
+            rows.append([model.format(**r) if i == 0 else "", SIDES[key], num(s[key], 1)])
+            rows[-1] += [*rates, ratio]
+    return table("model (tap) | side | s / pass | real tokens/s | mentions/s | × reference", rows)
+
+
+def training(path: str) -> str:
+    rows, data = [], load(path)
+    for r in data.get("training", data)["rows"]:
+        devices = f"{r['devices']}{' (virtual)' if r['devices'] > 1 else ''}"
+        cells = [f"{r['examples_per_step']:,}", num(r["step_ms_median"], 2)]
+        rows.append([r["loss"], devices, *cells, num(r["examples_per_second"], 0)])
+    return table("loss | devices | examples/step | step ms | examples/s", rows)
+
+
+TABLES = {
+    "headline": headline,
+    "probe-gemma": lambda: probe("gemma3-270m_crossner", GEMMA_BLOCKS),
+    "probe-smollm2": lambda: probe("smollm2-135m_crossner", SMOLLM2_BLOCKS),
+    "baselines-crossner": lambda: baselines("crossner"),
+    "baselines-multiconer": lambda: baselines("multiconer"),
+    "protocols-gemma": lambda: protocols("gemma3-270m"),
+    "protocols-smollm2": lambda: protocols("smollm2-135m"),
+    "reduction": reduction,
+    "detector-spans": detector_spans,
+    "detector-ablation": detector_ablation,
+    "detected-spans": detected,
+    "vector-index": vector_index,
+    "targets": targets,
+    "encoding": encoding,
+    "training-suite": lambda: training("bench.json"),
+    "training-alone": lambda: training("bench_training.json"),
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--check", action="store_true", help="list stale tables, change nothing")
+    check, stale = parser.parse_args().check, []
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text, where = path.read_text(), path.relative_to(ROOT)
+
+        def fill(m: re.Match, where: Path = where) -> str:
+            if m[2] not in TABLES:
+                raise SystemExit(f"{where}: unknown table {m[2]!r}")
+            new = "\n" + TABLES[m[2]]() + "\n\n"  # blank lines keep the comments apart
+            if new != m[3]:
+                stale.append(f"{where}: table {m[2]}")
+            return m[1] + new + m[4]
+
+        new_text = MARKED.sub(fill, text)
+        if not check and new_text != text:
+            path.write_text(new_text)
+    if stale:
+        print("stale (run scripts/docs_tables.py):" if check else "updated:", *stale, sep="\n")
+    return 1 if check and stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""`ner-jax index` builds an index that `ner-jax search` then shows, as text and as JSON."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from support.cli import run_cli
+
+from ner_jax.index.retriever import Retriever
+
+
+def test_command_line_index_and_search(corpus_index, tmp_path):
+    root, model, heads, _, _ = corpus_index
+    index = tmp_path / "index"
+    built = run_cli(
+        "index",
+        "--input",
+        root / "first.jsonl",
+        "--index",
+        index,
+        "--model",
+        model,
+        "--head",
+        heads[0],
+    )
+    assert built.returncode == 0, built.stderr[-2000:]
+    assert "6 documents, 11 mentions" in built.stdout
+    shown = run_cli("search", "--index", index, "--k", "2", "castle")
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    expected = [h.as_dict() for h in Retriever.load(root / "index").search("castle", 2)]
+    best = expected[0]["mentions"][0]
+    assert f"{expected[0]['doc_id']}" in shown.stdout
+    text = expected[0]["text"]
+    assert f"{text[: best['start']]}[{best['text']}]{text[best['end'] :]}" in shown.stdout
+    printed = run_cli("search", "--index", index, "--json", "castle", "--k", "2")
+    assert printed.returncode == 0, printed.stderr[-2000:]
+    lines = [json.loads(line) for line in printed.stdout.splitlines()]
+    assert [line["doc_id"] for line in lines] == [e["doc_id"] for e in expected]
+    for line, want in zip(lines, expected, strict=True):
+        assert line.keys() == {"doc_id", "score", "text", "mentions"}
+        assert line["mentions"][0].keys() == {"start", "end", "text", "score"}
+        assert line["score"] == pytest.approx(want["score"], abs=1e-6)
+    refused = run_cli("search", "--index", index, "--head", heads[1], "castle")
+    assert refused.returncode == 1 and "ner-jax search: index" in refused.stderr
+    assert "but the encoder asked for is" in refused.stderr and "Traceback" not in refused.stderr

@@ -1,0 +1,131 @@
+"""Head files: the shipped head true to its record, round trips, raw_mix, reduced projections."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+from support.reference_head import unit
+from support.shared_data import require_data
+
+from ner_jax.head.file import load_head, save_head, shipped_head
+from ner_jax.model.registry import DEFAULT_MODEL
+
+
+def test_a_head_ships_for_the_default_model():
+    path = shipped_head(DEFAULT_MODEL)
+    assert path is not None, f"no head in ner_jax/assets/heads/ for {DEFAULT_MODEL}"
+    head = load_head(path)
+    assert head.model == DEFAULT_MODEL and head.record["variant"] == "shipped"
+    width = head.params["fc1"]["kernel"].shape[0]
+    x = np.random.default_rng(0).normal(size=(3, width)).astype(np.float32)
+    out = head.project(x)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, rtol=1e-5)
+    train = head.record["data"]["train"]
+    assert train["mentions"] == sum(train["types"].values())
+    assert train["mentions"] == sum(f["mentions"] for f in train["files"].values())
+    # Trained on every training file of both protocols, never on a selection file.
+    files = set(train["files"])
+    assert any("en-train90" in f for f in files) and any("en-train10" in f for f in files)
+    assert sum("crossner" in f for f in files) == 10
+    assert not files & set(head.record["data"]["select"]["files"])
+    # Reduced to 384 dims, fitted on training splits only (never a dev or test file).
+    assert head.out_width == head.record["dims"] == 384 and out.shape == (3, 384)
+    fitted = head.record["projection"]["files"]
+    assert fitted and all("train" in Path(f).name for f in fitted)
+    projection = head.projection
+    np.testing.assert_allclose(projection.T @ projection, np.eye(384), atol=1e-5)
+
+
+def test_shipped_record_matches_the_data_files():
+    data = require_data("the record cannot be checked")
+    record = load_head(shipped_head(DEFAULT_MODEL)).record
+    for name, digest in {**record["data"]["sha256"], **record["projection"]["sha256"]}.items():
+        relative = name.split("shared/data/", 1)[-1]
+        path = data / relative
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == digest, path
+
+
+def test_head_file_round_trips_and_names_bad_files(tmp_path):
+    from ner_jax.head.projection import ProjectionHead
+
+    module = ProjectionHead(20, 8, 0.1)
+    params = module.init(jax.random.key(3), np.zeros((1, 12), np.float32))["params"]
+    record = {
+        "model": "m",
+        "taps": ["v@2"],
+        "sentence_end": True,
+        "hidden": 20,
+        "out": 8,
+        "dropout": 0.1,
+    }
+    path = save_head(tmp_path / "h.safetensors", params, record)
+    head = load_head(path)
+    assert head.spec.taps == ("v@2",) and head.spec.sentence_end and head.record == record
+    x = np.random.default_rng(0).normal(size=(5, 12)).astype(np.float32)
+    expected = unit(module.apply({"params": params}, x))
+    np.testing.assert_allclose(head.project(x), expected, rtol=1e-6, atol=1e-6)
+    (tmp_path / "h.json").write_text(json.dumps({"model": "m"}))
+    with pytest.raises(ValueError, match=r"h\.json: record lacks"):
+        load_head(path)
+    with pytest.raises(FileNotFoundError, match="nothing.safetensors"):
+        load_head(tmp_path / "nothing.safetensors")
+
+
+def test_raw_mix_adds_the_first_taps_cosine(tmp_path):
+    """With raw_mix a, output cosines are a * (first tap cosine) + (1 - a) * (head cosine)."""
+    from ner_jax.head.projection import ProjectionHead
+
+    module = ProjectionHead(20, 8, 0.1)
+    params = module.init(jax.random.key(4), np.zeros((1, 12), np.float32))["params"]
+    record = {"model": "m", "taps": ["v@2", "v@1"], "sentence_end": False, "hidden": 20}
+    record |= {"out": 8, "dropout": 0.1, "raw_mix": 0.3, "raw_width": 5}
+    head = load_head(save_head(tmp_path / "h.safetensors", params, record))
+    x = np.random.default_rng(1).normal(size=(4, 12)).astype(np.float32)
+    out = head.project(x)
+    assert out.shape == (4, head.out_width) == (4, 13) and out.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, rtol=1e-6)
+
+    def cosines(v):
+        return unit(v) @ unit(v).T
+
+    plain = np.asarray(module.apply({"params": params}, x))
+    expected = 0.3 * cosines(x[:, :5]) + 0.7 * cosines(plain)
+    np.testing.assert_allclose(out @ out.T, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_projection_keeps_cosines_of_low_rank_outputs_and_round_trips(tmp_path):
+    """Outputs that span few directions keep their cosines exactly through a projection of
+    that many dims; the reduced head saves, loads and strips back to the same head."""
+    from ner_jax.head.file import add_projection
+    from ner_jax.head.projection import ProjectionHead
+
+    module = ProjectionHead(20, 8, 0.1)
+    params = module.init(jax.random.key(5), np.zeros((1, 12), np.float32))["params"]
+    record = {"model": "m", "taps": ["v@2"], "sentence_end": False, "hidden": 20}
+    record |= {"out": 8, "dropout": 0.1, "raw_mix": 0.5, "raw_width": 4}
+    head = load_head(save_head(tmp_path / "h.safetensors", params, record))
+    rng = np.random.default_rng(2)
+    # Inputs on a 3-d subspace: the raw part (4 wide, rank 3) and the head part (8 wide) span
+    # at most 11 of the 12 output dims.
+    x = (rng.normal(size=(200, 3)) @ rng.normal(size=(3, 12))).astype(np.float32)
+    full = head.project(x)
+    reduced = add_projection(head, full, 11, {"files": ["toy"]})
+    assert reduced.out_width == 11 and reduced.record["projection"]["mentions"] == 200
+    assert reduced.record["projection"]["kept_energy"] == pytest.approx(1.0, abs=1e-6)
+    out = reduced.project(x)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(out @ out.T, full @ full.T, atol=1e-5)
+    loaded = load_head(save_head(tmp_path / "r.safetensors", reduced.params, reduced.record))
+    np.testing.assert_array_equal(loaded.project(x), out)
+    assert loaded.unreduced().record == head.record
+    np.testing.assert_array_equal(loaded.unreduced().project(x), full)
+    # Too few directions loses energy, and the record says how much.
+    lossy = add_projection(loaded, full, 2, {"files": ["toy"]})  # replaces the projection
+    assert lossy.out_width == 2 and lossy.record["projection"]["kept_energy"] < 0.999
+    with pytest.raises(ValueError, match="width 5, the head outputs 12"):
+        add_projection(head, full[:, :5], 2, {})

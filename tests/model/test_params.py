@@ -1,0 +1,20 @@
+"""Parameter shapes of real model sizes, checked without memory (jax.eval_shape)."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from ner_jax.model.config import LLAMA31_8B
+from ner_jax.model.decoder import Decoder
+from ner_jax.model.params import abstract_params
+
+
+def test_llama31_8b_shapes_without_memory():
+    decoder = Decoder(LLAMA31_8B, num_blocks=18)
+    params = abstract_params(LLAMA31_8B, num_blocks=18)
+    tokens = jax.ShapeDtypeStruct((2, 7), np.int32)
+    _, parts = jax.eval_shape(decoder.apply, {"params": params}, tokens, tokens)
+    assert parts["v"].shape == (2, 7, 1024)
+    assert params["layers_17"]["self_attn"]["v_proj"]["kernel"].shape == (4096, 1024)
+    assert "layers_18" not in params

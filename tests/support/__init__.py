@@ -1,0 +1,1 @@
+"""Helpers the tests share: tiny models, references, the CLI runner, data locations."""

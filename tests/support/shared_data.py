@@ -1,0 +1,17 @@
+"""Where the project's labelled data is (`NER_JAX_DATA`, else ../shared/data), for tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+DATA = Path(os.environ.get("NER_JAX_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
+
+
+def require_data(why: str) -> Path:
+    """DATA, or skip the test saying what cannot be checked without it (a user's clone)."""
+    if not DATA.is_dir():
+        pytest.skip(f"{DATA} is absent (set NER_JAX_DATA), so {why}")
+    return DATA
