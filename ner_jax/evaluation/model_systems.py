@@ -30,6 +30,7 @@ from ner_jax.head import Head, load_head, shipped_head
 from ner_jax.model import parse_tap, resolve_tap
 
 MentionInputs = Callable[[InputSpec], np.ndarray]  # spec -> [M, in] inputs of the mentions read
+GOLD = "@gold"  # with detected spans, the suffix of each model system run on the gold spans too
 
 
 def encoder_systems(
@@ -38,7 +39,9 @@ def encoder_systems(
     """`raw` (the model's tap), `raw-<component><block>` per extra tap (best-mention cosine of
     activations with the type names, no head), and one system per head. One encoder pass over
     the corpus serves all of them (with gold spans, the store in --features is reused across
-    runs; with detected spans, the pass also detects, and `notes` gets the detector's scores)."""
+    runs; with detected spans, the pass also detects, and `notes` gets the detector's scores).
+    With detected spans each system also runs on the gold spans, as `NAME@gold`, so that a
+    report says what detection costs retrieval."""
     taps = raw_taps(config)
     heads = load_heads(config)
     if not taps and not heads:
@@ -50,13 +53,28 @@ def encoder_systems(
     taps_read = [f"{c}@{b}" for c, b in needed]
     extractor = extractor_for(config.model, taps_read, config.dtype, config.max_tokens)
     started = time.perf_counter()
+    read = {"": gold_mentions(config, bench, extractor)}
     if config.spans == "detected":
-        docs, inputs, notes["detector"] = detected_mentions(
-            bench, extractor, detector, detector_path
-        )
-    else:
-        docs, inputs = gold_mentions(config, bench, extractor)
+        *detected, notes["detector"] = detected_mentions(bench, extractor, detector, detector_path)
+        read = {"": tuple(detected), GOLD: read[""]}
     logging.info("mention features in %.0f s", time.perf_counter() - started)
+    systems = {}
+    for suffix, (docs, inputs) in read.items():
+        systems |= scored_systems(bench, extractor, config, taps, heads, docs, inputs, suffix)
+    return systems
+
+
+def scored_systems(
+    bench: Benchmark,
+    extractor: FeatureExtractor,
+    config: EvaluateConfig,
+    taps: dict[str, tuple[str, int]],
+    heads: dict[str, Head],
+    docs: np.ndarray,
+    inputs: MentionInputs,
+    suffix: str,
+) -> dict[str, Callable[[], np.ndarray]]:
+    """NAME + suffix -> scores of each raw tap and head over the mentions `docs`, `inputs`."""
     query_texts = [q.text for q in bench.queries]
 
     def raw(component: str, block: int) -> Callable[[], np.ndarray]:
@@ -77,8 +95,8 @@ def encoder_systems(
 
         return scores
 
-    systems = {name: raw(*tap) for name, tap in taps.items()}
-    return systems | {name: projected(head) for name, head in heads.items()}
+    systems = {name + suffix: raw(*tap) for name, tap in taps.items()}
+    return systems | {name + suffix: projected(head) for name, head in heads.items()}
 
 
 def raw_taps(config: EvaluateConfig) -> dict[str, tuple[str, int]]:
@@ -145,7 +163,8 @@ def detected_mentions(
     bench: Benchmark, extractor: FeatureExtractor, detector: Detector, path: Path
 ) -> tuple[np.ndarray, MentionInputs, dict]:
     """[M] document of each detected mention, their inputs, and the detector's note for the
-    report: its file, variant, mention count and span scores against the gold spans."""
+    report: its file, variant, mention count (and per document) and span scores against the
+    gold spans."""
     texts = [d.text for d in bench.documents]
     with tqdm(total=len(texts), unit="text", desc="detecting mentions") as bar:
         found = detect_mentions(extractor, detector, texts, bar)
@@ -154,6 +173,7 @@ def detected_mentions(
         "path": str(path),
         "variant": detector.record.get("variant"),
         "mentions": len(found.docs),
+        "mentions_per_document": len(found.docs) / max(len(texts), 1),
         **span_scores(found.spans, gold),
     }
     return found.docs, found.inputs, note

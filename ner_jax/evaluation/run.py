@@ -22,7 +22,7 @@ from ner_jax.data import (
 from ner_jax.evaluation import baselines
 from ner_jax.evaluation.config import SPANS, SYSTEMS, EvaluateConfig
 from ner_jax.evaluation.minilm import MiniLM
-from ner_jax.evaluation.model_systems import encoder_systems
+from ner_jax.evaluation.model_systems import GOLD, encoder_systems
 from ner_jax.files import atomic
 
 
@@ -58,6 +58,7 @@ def evaluate(config: EvaluateConfig) -> dict:
         },
         "spans": config.spans,
         **notes,
+        **detection_cost(results),
         "systems": results,
         "seconds_total": round(time.perf_counter() - started, 1),
     }
@@ -146,6 +147,22 @@ def run_systems(
     return results
 
 
+def detection_cost(results: dict[str, dict]) -> dict:
+    """{"detected_vs_gold": system -> R-Precision on detected and on gold spans, and the
+    relative change}, for each system that ran on both (none with gold spans alone)."""
+    pairs = {}
+    for name, gold in results.items():
+        if name.endswith(GOLD) and (detected := results.get(name.removesuffix(GOLD))):
+            on_gold, on_detected = gold["r_precision"], detected["r_precision"]
+            change = (on_detected - on_gold) / on_gold if on_gold else float("nan")
+            pairs[name.removesuffix(GOLD)] = {
+                "detected": on_detected,
+                "gold": on_gold,
+                "change": change,
+            }
+    return {"detected_vs_gold": pairs} if pairs else {}
+
+
 def fused(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """[Q, D] mean of two systems' scores, each standardised per query over the documents
     (documents without a mention take the lowest real score first)."""
@@ -194,12 +211,7 @@ def summary(report: dict) -> str:
         "",
     ]
     if "detector" in report:
-        d = report["detector"]
-        lines += [
-            f"Model systems read detected spans ({d['path']}): {d['mentions']} mentions, span "
-            f"precision {d['precision']:.3f}, recall {d['recall']:.3f}, F1 {d['f1']:.3f}.",
-            "",
-        ]
+        lines += [detector_line(report), ""]
     lines += [
         f"| system | R-Precision |{extra} P@10 | seconds |",
         "|---|---|---|---|" + ("---|---|" if split else ""),
@@ -210,6 +222,28 @@ def summary(report: dict) -> str:
             f"| {n} | {r['r_precision']:.3f} |{cells} {r['p_at_10']:.3f} | {r['seconds']} |"
         )
     return "\n".join(lines)
+
+
+def detector_line(report: dict) -> str:
+    """What the detector found, and what reading its spans cost each model system."""
+    d, corpus = report["detector"], report["corpus"]
+    per_document = d.get("mentions_per_document", d["mentions"] / max(corpus["documents"], 1))
+    line = (
+        f"Model systems read detected spans ({d['path']}): {d['mentions']} mentions "
+        f"({per_document:.2f} per document; gold {corpus['mentions'] / corpus['documents']:.2f}), "
+        f"span precision {d['precision']:.3f}, recall {d['recall']:.3f}, F1 {d['f1']:.3f}."
+    )
+    costs = report.get("detected_vs_gold", {})
+    if costs:
+        line += (
+            " R-Precision with detected against gold spans: "
+            + "; ".join(
+                f"{name} {c['detected']:.3f} vs {c['gold']:.3f} ({c['change']:+.1%})"
+                for name, c in costs.items()
+            )
+            + "."
+        )
+    return line
 
 
 def markdown(report: dict) -> str:

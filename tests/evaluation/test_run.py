@@ -15,7 +15,8 @@ from ner_jax.data.metrics import best_mention_scores, evaluate_rankings, rank
 from ner_jax.detector.mentions import detect_mentions
 from ner_jax.detector.tagger import load_detector
 from ner_jax.detector.tags import span_scores
-from ner_jax.evaluation.run import EvaluateConfig, evaluate, markdown, summary
+from ner_jax.evaluation.config import EvaluateConfig
+from ner_jax.evaluation.run import evaluate, markdown, summary
 from ner_jax.features.extractor import FeatureExtractor
 from ner_jax.model.loaded import load_model
 
@@ -109,6 +110,16 @@ def test_evaluate_with_detected_spans(eval_corpus, tmp_path):
     by_hand = evaluate_rankings(rank(scores, 0), relevant)["r_precision"]
     assert report["systems"]["raw"]["r_precision"] == pytest.approx(by_hand)
     assert "Model systems read detected spans" in (tmp_path / "out" / "report.md").read_text()
+    # The same systems on the gold spans, in the same run: what detection costs retrieval.
+    gold_run = evaluate(dataclasses.replace(config, spans="gold", out=str(tmp_path / "gold")))
+    on_gold = gold_run["systems"]["raw"]["r_precision"]
+    assert report["systems"]["raw@gold"]["r_precision"] == pytest.approx(on_gold)
+    assert report["detected_vs_gold"] == {
+        "raw": {"detected": by_hand, "gold": on_gold, "change": (by_hand - on_gold) / on_gold}
+    }
+    assert "detected_vs_gold" not in gold_run and "raw@gold" not in gold_run["systems"]
+    assert report["detector"]["mentions_per_document"] == len(found.docs) / len(texts)
+    assert f"raw {by_hand:.3f} vs {on_gold:.3f}" in summary(report)
     with pytest.raises(ValueError, match="minilm_mentions embeds gold mention strings"):
         evaluate(dataclasses.replace(config, systems=("minilm_mentions",)))
 
