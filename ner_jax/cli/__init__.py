@@ -8,6 +8,7 @@ import os
 import sys
 from typing import NamedTuple
 
+from ner_jax import __version__
 from ner_jax.cli.flags import config_from_flags, override, parse_value
 from ner_jax.cli.runner import flags_defined_by, help_text, run_app, run_launcher
 
@@ -22,7 +23,6 @@ __all__ = [
     "run_launcher",
     "usage",
     "use_all_cpu_cores",
-    "version",
 ]
 
 
@@ -50,12 +50,6 @@ COMMANDS = {
         "DESCRIPTION...",
     ),
 }
-
-
-def version() -> str:
-    # The top-level package is every sub-package's parent, loaded before any of them; its
-    # __version__ reads the installed metadata (by name: the layers import no `ner_jax` face).
-    return importlib.import_module("ner_jax").__version__
 
 
 def usage() -> str:
@@ -98,7 +92,7 @@ def run() -> None:
         print(usage())
         sys.exit(0 if args else 1)
     if args[0] in ("-V", "--version"):
-        print(f"ner-jax {version()}")
+        print(f"ner-jax {__version__}")
         sys.exit(0)
     name = args[0]
     if name not in COMMANDS:

@@ -113,7 +113,7 @@ def _index_or_add() -> dict:
         return add_to_index(
             documents, FLAGS.index, FLAGS.model, FLAGS.head, batch_docs=FLAGS.batch_docs
         )
-    config = config_from_flags(IndexConfig)  # no --model: IndexConfig's default model
+    config = config_from_flags(IndexConfig, model=FLAGS.model or DEFAULT_MODEL)  # "" as unset
     if not processes:
         return build_corpus_index(documents, FLAGS.index, config)
     with joined(*processes) as (process_id, count):

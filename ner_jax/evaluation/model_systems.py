@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -58,45 +60,43 @@ def encoder_systems(
         *detected, notes["detector"] = detected_mentions(bench, extractor, detector, detector_path)
         read = {"": tuple(detected), GOLD: read[""]}
     logging.info("mention features in %.0f s", time.perf_counter() - started)
+    query_texts = [q.text for q in bench.queries]
+
+    @functools.cache  # the gold and the detected systems read the same queries
+    def queries(spec: InputSpec, template: str) -> np.ndarray:
+        return query_inputs(extractor, query_texts, spec, template)
+
     systems = {}
     for suffix, (docs, inputs) in read.items():
-        systems |= scored_systems(bench, extractor, config, taps, heads, docs, inputs, suffix)
+        scores = BestMention(queries, config.query_template, docs, inputs, len(bench.documents))
+        systems |= {name + suffix: scores.raw(*tap) for name, tap in taps.items()}
+        systems |= {name + suffix: scores.projected(head) for name, head in heads.items()}
     return systems
 
 
-def scored_systems(
-    bench: Benchmark,
-    extractor: FeatureExtractor,
-    config: EvaluateConfig,
-    taps: dict[str, tuple[str, int]],
-    heads: dict[str, Head],
-    docs: np.ndarray,
-    inputs: MentionInputs,
-    suffix: str,
-) -> dict[str, Callable[[], np.ndarray]]:
-    """NAME + suffix -> scores of each raw tap and head over the mentions `docs`, `inputs`."""
-    query_texts = [q.text for q in bench.queries]
+@dataclasses.dataclass(frozen=True)
+class BestMention:
+    """Systems that score a document by its best mention's cosine with each query."""
 
-    def raw(component: str, block: int) -> Callable[[], np.ndarray]:
+    queries: Callable[[InputSpec, str], np.ndarray]  # (spec, template) -> [Q, in] query inputs
+    template: str  # the raw systems' query template (heads bring their own)
+    docs: np.ndarray  # [M] document of each mention
+    inputs: MentionInputs
+    documents: int
+
+    def raw(self, component: str, block: int) -> Callable[[], np.ndarray]:
+        spec = InputSpec((f"{component}@{block}",))
+        return lambda: self._scores(self.queries(spec, self.template), self.inputs(spec))
+
+    def projected(self, head: Head) -> Callable[[], np.ndarray]:
         def scores() -> np.ndarray:
-            spec = InputSpec((f"{component}@{block}",))
-            mentions = inputs(spec)
-            queries = query_inputs(extractor, query_texts, spec, config.query_template)
-            return best_mention_scores(queries @ mentions.T, docs, len(bench.documents))
+            queries = head.project(self.queries(head.spec, head.query_template))
+            return self._scores(queries, head.project(self.inputs(head.spec)))
 
         return scores
 
-    def projected(head: Head) -> Callable[[], np.ndarray]:
-        def scores() -> np.ndarray:
-            mentions = head.project(inputs(head.spec))
-            queries = query_inputs(extractor, query_texts, head.spec, head.query_template)
-            queries = head.project(queries)
-            return best_mention_scores(queries @ mentions.T, docs, len(bench.documents))
-
-        return scores
-
-    systems = {name + suffix: raw(*tap) for name, tap in taps.items()}
-    return systems | {name + suffix: projected(head) for name, head in heads.items()}
+    def _scores(self, queries: np.ndarray, mentions: np.ndarray) -> np.ndarray:
+        return best_mention_scores(queries @ mentions.T, self.docs, self.documents)
 
 
 def raw_taps(config: EvaluateConfig) -> dict[str, tuple[str, int]]:

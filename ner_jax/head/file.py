@@ -12,7 +12,7 @@ import numpy as np
 
 from ner_jax.features import QUERY_TEMPLATE, InputSpec, l2_normalise
 from ner_jax.files import load_params, save_params, shipped_weights
-from ner_jax.head.projection import ProjectionHead
+from ner_jax.head.projection import ProjectionHead, unit_outputs
 from ner_jax.head.reduction import fit_projection, kept_energy
 
 REDUCE = "reduce"  # the optional layer holding `projection`, [mixed width, dims]
@@ -80,7 +80,7 @@ class Head:
 # (docs/performance.md measures the slowdown on one query).
 @functools.partial(jax.jit, static_argnums=(0, 1, 2))
 def _project(module: ProjectionHead, raw_mix: float, raw_width: int, params: dict, inputs):
-    out = l2_normalise(module.apply({"params": params}, inputs))
+    out = unit_outputs(module, params, inputs)
     if raw_mix:
         raw = l2_normalise(inputs[:, :raw_width])
         out = jnp.concatenate([raw_mix**0.5 * raw, (1 - raw_mix) ** 0.5 * out], axis=1)

@@ -6,6 +6,8 @@ All similarities are cosines of L2-normalised head outputs.
 
 from __future__ import annotations
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -38,6 +40,14 @@ class ProjectionHead(nn.Module):
             [jnp.sqrt(self.skip) * l2_normalise(x), jnp.sqrt(1.0 - self.skip) * l2_normalise(h)],
             axis=-1,
         )
+
+
+# One jit for the module's outputs, with the module (a hashable dataclass) static: selection at
+# every evaluation step, and projection of a saved head, reuse the programs compiled first.
+@functools.partial(jax.jit, static_argnums=0)
+def unit_outputs(module: ProjectionHead, params, x):
+    """[N, out] L2-normalised head outputs (dropout off)."""
+    return l2_normalise(module.apply({"params": params}, x))
 
 
 def triplet_loss(anchors, positives, negatives, positive_mask, negative_mask, margin=0.5):

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import logging as std_logging
 import time
@@ -24,7 +23,7 @@ from tqdm import tqdm
 from ner_jax.features import l2_normalise
 from ner_jax.files import atomic
 from ner_jax.head.mentions import MentionSet, retrieval_score
-from ner_jax.head.projection import ProjectionHead, info_nce_loss, triplet_loss
+from ner_jax.head.projection import ProjectionHead, info_nce_loss, triplet_loss, unit_outputs
 
 LOSSES = ("info_nce", "triplet")
 
@@ -164,14 +163,6 @@ def init_state(module: ProjectionHead, tx, width: int, seed: int) -> dict:
         "best_score": jnp.full((), -1.0, jnp.float32),
         "best_step": jnp.zeros((), jnp.int32),
     }
-
-
-# Jitted once at import, with the module (a hashable dataclass) static: every evaluation of a
-# run, and of later runs of the same head shape, reuses the programs compiled at the first one.
-@functools.partial(jax.jit, static_argnums=0)
-def unit_outputs(module: ProjectionHead, params, x):
-    """[N, out] L2-normalised head outputs (dropout off)."""
-    return l2_normalise(module.apply({"params": params}, x))
 
 
 def select_score(module: ProjectionHead, params, select: MentionSet) -> float:

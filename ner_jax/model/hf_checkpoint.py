@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -102,14 +103,22 @@ def _rope(values: dict[str, Any], default_theta: float) -> RopeConfig:
 
 
 def read_config(directory: Path) -> DecoderConfig:
-    path = directory / "config.json"
+    """The checkpoint's config. Taps, loading and indexing all ask for it: it is parsed once
+    per file and content (a frozen value, so callers share it)."""
+    path = Path(directory) / "config.json"
     if not path.is_file():
         raise FileNotFoundError(f"{directory}: no config.json; not a transformers checkpoint dir")
+    return _parsed_config(str(path), path.read_text())
+
+
+@functools.lru_cache(maxsize=32)
+def _parsed_config(source: str, text: str) -> DecoderConfig:
+    # Keyed by the text itself, not a timestamp: a rewritten file is never taken for the old one.
     try:
-        values = json.loads(path.read_text())
+        values = json.loads(text)
     except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not valid JSON ({error})") from error
-    return config_from_hf(values, str(path))
+        raise ValueError(f"{source}: not valid JSON ({error})") from error
+    return config_from_hf(values, source)
 
 
 def tensor_files(directory: Path) -> dict[str, Path]:

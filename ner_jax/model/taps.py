@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
-from pathlib import Path
 
 from absl import logging
 
@@ -39,7 +37,7 @@ def resolve_tap(
     """The requested tap, or the named model's measured one (else the middle block's values)."""
     if component is not None and component not in COMPONENTS:
         raise ValueError(f"unknown component {component!r}; choose from {COMPONENTS}")
-    config = _config(checkpoint_dir(name_or_path))
+    config = hf_checkpoint.read_config(checkpoint_dir(name_or_path))
     named = NAMED_MODELS.get(name_or_path)
     if tap_block is None and named:
         tap_block = named.tap_block
@@ -52,19 +50,3 @@ def resolve_tap(
         )
     config.check_tap_block(tap_block)
     return Tap(config, tap_block, component or (named.tap_component if named else "v"))
-
-
-def _config(directory: Path) -> DecoderConfig:
-    """The checkpoint's config, parsed once per version of its config.json (a frozen value,
-    so every caller can share it)."""
-    path = directory / "config.json"
-    if not path.is_file():
-        return hf_checkpoint.read_config(directory)  # raises, naming the directory
-    stat = path.stat()
-    return _parsed_config(str(directory.resolve()), stat.st_mtime_ns, stat.st_size)
-
-
-@functools.lru_cache(maxsize=32)
-def _parsed_config(directory: str, mtime_ns: int, size: int) -> DecoderConfig:
-    # The modification time and size are in the key so a rewritten config.json is read again.
-    return hf_checkpoint.read_config(Path(directory))

@@ -101,16 +101,16 @@ def test_training_separates_toy_types(loss):
 def test_select_score_compiles_once_and_scores_as_a_fresh_jit(monkeypatch):
     """Repeated selections (new parameters each time, as in training, or an equal module)
     trace the head once per input shape, and score as a jit built for the call would."""
-    from ner_jax.head import training
+    from ner_jax.head import projection, training
     from ner_jax.head.projection import ProjectionHead
 
-    normalise, traces = training.l2_normalise, []
+    normalise, traces = projection.l2_normalise, []
 
     def counted(x):  # runs only while jax traces, never when a compiled program runs
         traces.append(x.shape)
         return normalise(x)
 
-    monkeypatch.setattr(training, "l2_normalise", counted)
+    monkeypatch.setattr(projection, "l2_normalise", counted)
     module = ProjectionHead(13, 7, 0.1)  # a size no other test uses: nothing compiled for it yet
     mentions = toy_mentions()
     params = module.init(jax.random.key(6), mentions.inputs[:1])["params"]

@@ -23,8 +23,6 @@ from ner_jax.index.encoder import EncoderMismatch
 from ner_jax.index.retriever import Retriever
 from ner_jax.index.store import Store
 from ner_jax.index.vectors import load_index
-from ner_jax.model import hf_checkpoint
-from ner_jax.model.taps import resolve_tap
 from ner_jax.model.tokenizer import Tokenizer
 
 
@@ -160,23 +158,3 @@ def test_each_document_is_tokenised_once_when_indexed(corpus_index, tmp_path, mo
     build_corpus_index(given + plain, tmp_path / "index", config, progress=False)
     documents = collections.Counter(d.text for d in given + plain)
     assert {text: tokenised[text] for text in documents} == documents
-
-
-def test_each_model_config_is_parsed_once(corpus_index, tmp_path, monkeypatch):
-    _, model, _, _, _ = corpus_index
-    directory = tmp_path / "model"
-    directory.mkdir()
-    shutil.copy(Path(model) / "config.json", directory / "config.json")
-    parsed = []
-    read_config = hf_checkpoint.read_config
-
-    def counting(path):
-        parsed.append(path)
-        return read_config(path)
-
-    monkeypatch.setattr(hf_checkpoint, "read_config", counting)
-    taps = [resolve_tap(str(directory), 1) for _ in range(3)]
-    assert len(parsed) == 1 and taps[0] == taps[1] == taps[2]
-    # A rewritten config.json is read again.
-    (directory / "config.json").write_text((directory / "config.json").read_text() + "\n")
-    assert resolve_tap(str(directory), 1) == taps[0] and len(parsed) == 2

@@ -1,4 +1,4 @@
-"""Transformers checkpoint directories: blocks up to the tap only; bad input fails clearly."""
+"""Transformers checkpoint directories: the config parsed once, blocks up to the tap only."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import json
 import pytest
 from support.tiny_models import make_model, save_model
 
+from ner_jax.model import hf_checkpoint
 from ner_jax.model.hf_checkpoint import load_params
 from ner_jax.model.params import CheckpointMismatch
+from ner_jax.model.taps import resolve_tap
 
 
 def test_only_blocks_up_to_the_tap_are_loaded(tmp_path):
@@ -36,3 +38,21 @@ def test_missing_files_and_bad_configs_are_named(tmp_path):
     (tmp_path / "model.safetensors").unlink()
     with pytest.raises(FileNotFoundError, match="model.safetensors"):
         load_params(tmp_path, num_blocks=1)
+
+
+def test_each_config_is_parsed_once_until_it_changes(tmp_path, monkeypatch):
+    save_model(make_model("qwen2"), tmp_path)
+    parsed = []
+    config_from_hf = hf_checkpoint.config_from_hf
+
+    def counting(values, source):
+        parsed.append(source)
+        return config_from_hf(values, source)
+
+    monkeypatch.setattr(hf_checkpoint, "config_from_hf", counting)
+    taps = [resolve_tap(str(tmp_path), 1) for _ in range(3)]
+    load_params(tmp_path, num_blocks=2)  # loading asks for the same config
+    assert len(parsed) == 1 and taps[0] == taps[1] == taps[2]
+    # A rewritten config.json is read again.
+    (tmp_path / "config.json").write_text((tmp_path / "config.json").read_text() + "\n")
+    assert resolve_tap(str(tmp_path), 1) == taps[0] and len(parsed) == 2
