@@ -15,3 +15,14 @@ def define_corpus_flags() -> None:
     flags.DEFINE_string("queries", None, "JSON map label -> query words (default: generic rule)")
     flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "decoder compute dtype")
     flags.DEFINE_integer("max_tokens", 512, "longer documents are cut (later mentions dropped)")
+
+
+def define_detector_threshold() -> None:
+    """`--detector_threshold`, for the commands that run the mention detector."""
+    flags.DEFINE_float(
+        "detector_threshold",
+        None,
+        "operating point of the detector: a token whose probability of ending a mention is at "
+        "least this ends one (lower: more mentions, higher recall, a larger index; 0: every "
+        "word); default: the detector's own",
+    )

@@ -101,13 +101,14 @@ def _report(retriever: Retriever, summary: dict, documents, annotated, started: 
     if encoder.detector is None:
         print("detector: none, the corpus's annotated mentions are indexed")
     else:
-        test = encoder.detector.record.get("test", {}).get("test_crossner_pooled")
-        measured = f", span F1 {test['f1']:.2f} on CrossNER test" if test else ""
+        threshold = encoder.detector.threshold
+        point = "one Viterbi path" if threshold is None else f"mention ends >= {threshold:g}"
         scores = span_scores(found, gold)
         print(
-            f"detector: {record.detector_variant}{measured}; on this corpus's "
-            f"annotation: precision {scores['precision']:.2f}, recall {scores['recall']:.2f}, "
-            f"F1 {scores['f1']:.2f}"
+            f"detector: {record.detector_variant}, {point}; on this corpus's annotation: "
+            f"{scores['predicted'] / len(documents):.1f} mentions per sentence, precision "
+            f"{scores['precision']:.2f}, recall {scores['recall']:.2f}, mention ends found "
+            f"{scores['end_recall']:.2f}"
         )
     read = "plain text" if encoder.detector else "annotated mentions"
     print(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from absl import flags
 
-from ner_jax.cli.common import define_corpus_flags
+from ner_jax.cli.common import define_corpus_flags, define_detector_threshold
 from ner_jax.cli.flags import config_from_flags
 from ner_jax.evaluation import SPANS, SYSTEMS, EvaluateConfig, evaluate, summary
 from ner_jax.features import QUERY_TEMPLATE
@@ -31,6 +31,7 @@ def define_flags() -> None:
     flags.DEFINE_integer("seed", 0, "seed of the tie-breaking shuffle")
     flags.DEFINE_enum("spans", "gold", list(SPANS), "mentions the model systems read")
     flags.DEFINE_string("detector", None, "with --spans detected (default: the model's shipped)")
+    define_detector_threshold()
 
 
 def main(argv: list[str]) -> None:

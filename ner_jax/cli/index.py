@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from absl import flags
 
+from ner_jax.cli.common import define_detector_threshold
 from ner_jax.cli.flags import config_from_flags
 from ner_jax.index import (
     BACKENDS,
@@ -45,6 +46,7 @@ def define_flags() -> None:
         "mention detector file for documents without spans (default: the model's shipped one;"
         " 'none': documents must bring spans; with --add: the index's)",
     )
+    define_detector_threshold()
     flags.DEFINE_enum("backend", "auto", list(BACKENDS), "vector index backend (not with --add)")
     flags.DEFINE_integer("max_tokens", 512, "context per encoding; longer documents are windowed")
     flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "decoder compute dtype")
@@ -94,6 +96,9 @@ def main(argv: list[str]) -> None:
 
 def _index_or_add() -> dict:
     processes = _processes()
+    # A bad setting fails before the documents, perhaps many, are read; --model "" as unset.
+    model = FLAGS.model or DEFAULT_MODEL
+    config = None if FLAGS.add else config_from_flags(IndexConfig, model=model)
     documents = read_documents(FLAGS.input, FLAGS.format)
     if FLAGS.add:
         if is_sharded(FLAGS.index):
@@ -105,7 +110,7 @@ def _index_or_add() -> dict:
             raise ValueError("--add runs in one process: no --num_processes or --distributed")
         fixed = [
             f"--{name}"
-            for name in ("backend", "max_tokens", "dtype", "detector")
+            for name in ("backend", "max_tokens", "dtype", "detector", "detector_threshold")
             if FLAGS[name].present
         ]
         if fixed:
@@ -113,7 +118,6 @@ def _index_or_add() -> dict:
         return add_to_index(
             documents, FLAGS.index, FLAGS.model, FLAGS.head, batch_docs=FLAGS.batch_docs
         )
-    config = config_from_flags(IndexConfig, model=FLAGS.model or DEFAULT_MODEL)  # "" as unset
     if not processes:
         return build_corpus_index(documents, FLAGS.index, config)
     with joined(*processes) as (process_id, count):

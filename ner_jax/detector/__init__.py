@@ -1,7 +1,15 @@
 """The type-agnostic mention detector: a token tagger over the decoder's own activations."""
 
+from ner_jax.detector.candidates import candidate_spans
 from ner_jax.detector.data import TokenData, extract_tokens
 from ner_jax.detector.mentions import detect_mentions
+from ner_jax.detector.selection import (
+    THRESHOLDS,
+    RetrievalSplit,
+    choose_threshold,
+    sweep,
+    tag_log_probs,
+)
 from ner_jax.detector.tagger import (
     NO_DETECTOR,
     Detector,
@@ -17,7 +25,11 @@ __all__ = [
     "Detector",
     "DetectorTrainConfig",
     "NO_DETECTOR",
+    "RetrievalSplit",
+    "THRESHOLDS",
     "TokenData",
+    "candidate_spans",
+    "choose_threshold",
     "detect_mentions",
     "evaluate_detector",
     "extract_tokens",
@@ -26,6 +38,8 @@ __all__ = [
     "save_detector",
     "shipped_detector",
     "span_scores",
+    "sweep",
+    "tag_log_probs",
     "tag_spans",
     "train_detector",
 ]

@@ -34,13 +34,40 @@ class TokenData:
     features: dict[str, np.ndarray]  # tap -> [N, width] float16
     tags: np.ndarray  # [N] int32
     offsets: np.ndarray  # [N, 2]
+    # Loss weight of O tokens: < 1 where O is a weak negative (a corpus that labels only some
+    # types leaves mentions of the others O).
+    o_weight: float = 1.0
 
     @property
     def starts(self) -> np.ndarray:
         return np.concatenate([[0], np.cumsum(self.lengths)])
 
+    @property
+    def text_offsets(self) -> list[np.ndarray]:
+        """[T_d, 2] token offsets per text."""
+        starts = self.starts
+        return [self.offsets[starts[d] : starts[d + 1]] for d in range(len(self.texts))]
+
+    def subset(self, texts: Sequence[int]) -> TokenData:
+        """The token data of these texts, in this order."""
+        starts = self.starts
+        rows = [np.arange(starts[d], starts[d + 1]) for d in texts]
+        rows = np.concatenate([np.zeros(0, np.int64), *rows])
+        return TokenData(
+            [self.texts[d] for d in texts],
+            [self.spans[d] for d in texts],
+            self.lengths[list(texts)],
+            {k: v[rows] for k, v in self.features.items()},
+            self.tags[rows],
+            self.offsets[rows],
+            self.o_weight,
+        )
+
     @classmethod
     def concat(cls, parts: Sequence[TokenData]) -> TokenData:
+        weights = {p.o_weight for p in parts}
+        if len(weights) > 1:
+            raise ValueError(f"cannot pool token data of different O weights {sorted(weights)}")
         return cls(
             [t for p in parts for t in p.texts],
             [s for p in parts for s in p.spans],
@@ -48,6 +75,7 @@ class TokenData:
             {k: np.concatenate([p.features[k] for p in parts]) for k in parts[0].features},
             np.concatenate([p.tags for p in parts]),
             np.concatenate([p.offsets for p in parts]),
+            weights.pop(),
         )
 
 

@@ -5,7 +5,9 @@ so detection costs no second model and no second pass. A decoder token has seen 
 before it, so each token is tagged from a window of its neighbours' activations, `context` =
 (tokens before, tokens after): the window lifts span F1 from 0.68 to 0.77 on CrossNER test,
 whichever side it reaches (the O/B/I tags let the next token's tag mark where a name ends). The
-window is a concatenation fed to a small MLP; the tags are decoded with Viterbi (detector_tags).
+window is a concatenation fed to a small MLP. Its tag probabilities are decoded recall-first at
+the detector's operating point (detector.candidates), or as one Viterbi path (detector.tags) for
+a detector without one.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ner_jax.detector.candidates import candidate_spans
 from ner_jax.detector.tags import decode
 from ner_jax.features import bucket, l2_normalise
 from ner_jax.files import load_params, save_params, shipped_weights
@@ -67,9 +70,30 @@ class Detector:
     record: dict
 
     @property
+    def threshold(self) -> float | None:
+        """The operating point: the end probability at or above which a token ends a candidate
+        span (detector.candidates; chosen by retrieval quality, detector.selection); None for
+        detectors that decode one Viterbi path."""
+        value = self.record.get("threshold")
+        return None if value is None else float(value)
+
+    @property
     def o_bias(self) -> float:
-        """Added to the O log-probability before decoding (chosen on the selection split)."""
+        """Viterbi decoding only: added to the O log-probability before decoding."""
         return float(self.record.get("o_bias", 0.0))
+
+    def viterbi(self) -> Detector:
+        """This detector decoding one Viterbi path (the decoding before operating points)."""
+        record = {k: v for k, v in self.record.items() if k != "threshold"}
+        return dataclasses.replace(self, record=record)
+
+    def with_threshold(self, threshold: float | None) -> Detector:
+        """This detector at another operating point (None keeps its own)."""
+        if threshold is None:
+            return self
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"detector threshold must be in [0, 1], got {threshold}")
+        return dataclasses.replace(self, record=dict(self.record, threshold=float(threshold)))
 
     def log_probs(self, features: Sequence[np.ndarray]) -> list[np.ndarray]:
         """[T_d, 3] tag log-probabilities per text from its [T_d, W] token features."""
@@ -97,11 +121,20 @@ class Detector:
     ) -> list[list[tuple[int, int]]]:
         """Mention spans per text, from each text's token offsets and {tap: [T, width]} rows."""
         joined = [token_inputs(f, self.taps) for f in features]
+        return self.decode(texts, offsets, self.log_probs(joined))
+
+    def decode(
+        self, texts: Sequence[str], offsets: Sequence[np.ndarray], log_probs: Sequence[np.ndarray]
+    ) -> list[list[tuple[int, int]]]:
+        """Spans per text from its [T, 3] tag log-probabilities, at the operating point."""
+        threshold = self.threshold
+        if threshold is not None:
+            return [
+                candidate_spans(t, o, p, threshold)
+                for t, o, p in zip(texts, offsets, log_probs, strict=True)
+            ]
         bias = np.array([self.o_bias, 0.0, 0.0], np.float32)
-        return [
-            decode(t, o, p + bias)
-            for t, o, p in zip(texts, offsets, self.log_probs(joined), strict=True)
-        ]
+        return [decode(t, o, p + bias) for t, o, p in zip(texts, offsets, log_probs, strict=True)]
 
 
 def token_inputs(features: dict[str, np.ndarray], taps: Sequence[str]) -> np.ndarray:

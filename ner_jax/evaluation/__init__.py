@@ -1,5 +1,6 @@
 """Retrieval benchmarks of labelled data: our systems, baselines and the tap probe."""
 
+from ner_jax.evaluation.baselines import bm25_scores, sentence_scores
 from ner_jax.evaluation.config import SPANS, SYSTEMS, EvaluateConfig
 from ner_jax.evaluation.minilm import MiniLM
 from ner_jax.evaluation.probing import ProbeConfig, probe
@@ -13,5 +14,7 @@ __all__ = [
     "SYSTEMS",
     "evaluate",
     "probe",
+    "bm25_scores",
+    "sentence_scores",
     "summary",
 ]

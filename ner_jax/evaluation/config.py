@@ -33,3 +33,4 @@ class EvaluateConfig:
     seed: int = 0  # tie-breaking shuffle
     spans: str = "gold"  # "detected": the mention detector's spans instead of the gold ones
     detector: str | None = None  # with spans="detected"; None: the detector shipped for the model
+    detector_threshold: float | None = None  # its operating point; None: the detector's own

@@ -137,11 +137,12 @@ def head_paths(config: EvaluateConfig) -> dict[str, str]:
 
 
 def mention_detector(config: EvaluateConfig) -> tuple[Path, Detector]:
-    """The detector given, else the one shipped for the model (its path, for the report)."""
+    """The detector given, else the one shipped for the model (its path, for the report), at
+    the operating point asked for (default: its own)."""
     path = resolve_detector(config.model, config.detector)
     if path is None:
         raise ValueError(f"--spans detected needs a detector; none ships for {config.model}")
-    return path, load_detector(path)
+    return path, load_detector(path).with_threshold(config.detector_threshold)
 
 
 def gold_mentions(
@@ -163,8 +164,8 @@ def detected_mentions(
     bench: Benchmark, extractor: FeatureExtractor, detector: Detector, path: Path
 ) -> tuple[np.ndarray, MentionInputs, dict]:
     """[M] document of each detected mention, their inputs, and the detector's note for the
-    report: its file, variant, mention count (and per document) and span scores against the
-    gold spans."""
+    report: its file, variant, operating point, mention count (and per document) and span
+    scores against the gold spans."""
     texts = [d.text for d in bench.documents]
     with tqdm(total=len(texts), unit="text", desc="detecting mentions") as bar:
         found = detect_mentions(extractor, detector, texts, bar)
@@ -172,6 +173,7 @@ def detected_mentions(
     note = {
         "path": str(path),
         "variant": detector.record.get("variant"),
+        "threshold": detector.threshold,
         "mentions": len(found.docs),
         "mentions_per_document": len(found.docs) / max(len(texts), 1),
         **span_scores(found.spans, gold),

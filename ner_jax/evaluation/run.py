@@ -76,6 +76,9 @@ def check_config(config: EvaluateConfig) -> None:
         raise ValueError(f"spans must be one of {SPANS}, got {config.spans!r}")
     if config.spans == "detected" and "minilm_mentions" in config.systems:
         raise ValueError("minilm_mentions embeds gold mention strings: not with detected spans")
+    threshold = config.detector_threshold
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"detector_threshold must be in [0, 1], got {threshold}")
 
 
 def query_benchmark(config: EvaluateConfig) -> Benchmark:
@@ -228,10 +231,15 @@ def detector_line(report: dict) -> str:
     """What the detector found, and what reading its spans cost each model system."""
     d, corpus = report["detector"], report["corpus"]
     per_document = d.get("mentions_per_document", d["mentions"] / max(corpus["documents"], 1))
+    # Older reports lack the operating point and the end recall: their line is as it was.
+    point = ""
+    if "threshold" in d:
+        point = ", Viterbi" if d["threshold"] is None else f", threshold {d['threshold']:g}"
+    ends = f", end recall {d['end_recall']:.3f}" if "end_recall" in d else ""
     line = (
-        f"Model systems read detected spans ({d['path']}): {d['mentions']} mentions "
+        f"Model systems read detected spans ({d['path']}{point}): {d['mentions']} mentions "
         f"({per_document:.2f} per document; gold {corpus['mentions'] / corpus['documents']:.2f}), "
-        f"span precision {d['precision']:.3f}, recall {d['recall']:.3f}, F1 {d['f1']:.3f}."
+        f"span precision {d['precision']:.3f}, recall {d['recall']:.3f}, F1 {d['f1']:.3f}{ends}."
     )
     costs = report.get("detected_vs_gold", {})
     if costs:

@@ -1,9 +1,9 @@
 """Builds and extends a corpus index directory, atomically and resumably."""
 
-# INDEX/ holds `encoder.json` (the EncoderRecord: model, taps, head sha256 and variant,
-# max_tokens), `store.sqlite` (documents and mention metadata: store.Store), `vectors/` (the
-# vector index; a mention's id is its store row) and `manifest.json` (counts, backend,
-# generation), written last.
+# INDEX/ holds `encoder.json` (the EncoderRecord: model, taps, head sha256 and variant, the
+# detector's sha256 and operating point, max_tokens), `store.sqlite` (documents and mention
+# metadata: store.Store), `vectors/` (the vector index; a mention's id is its store row) and
+# `manifest.json` (counts, backend, generation), written last.
 #
 # Documents are encoded in batches into a work directory beside the index, `.INDEX.work/`; each
 # finished batch is saved atomically, so a rerun after a kill (same documents, same encoder)
@@ -49,6 +49,13 @@ class IndexConfig:
     max_tokens: int = 512  # longer documents are read in overlapping windows
     dtype: str = "float32"
     batch_docs: int = 256  # documents per resumable batch
+    # A token whose probability of ending a mention is at least this ends one (lower: more
+    # mentions, a larger index; 0: every word). None: the detector file's own operating point.
+    detector_threshold: float | None = None
+
+    def __post_init__(self):
+        if self.detector_threshold is not None and not 0.0 <= self.detector_threshold <= 1.0:
+            raise ValueError(f"detector_threshold must be in [0, 1], got {self.detector_threshold}")
 
 
 def read_meta(directory: str | Path) -> tuple[EncoderRecord, dict]:
@@ -80,7 +87,12 @@ def build_corpus_index(
     with _locked(target):
         started = time.perf_counter()
         encoder = CorpusEncoder.load(
-            config.model, config.head, config.max_tokens, config.dtype, detector=config.detector
+            config.model,
+            config.head,
+            config.max_tokens,
+            config.dtype,
+            detector=config.detector,
+            detector_threshold=config.detector_threshold,
         )
         encoder.check_can_read(documents)
         encoded, batches = _encode_resumably(
@@ -111,8 +123,9 @@ def add_to_index(
 ) -> dict:
     """Encode only the new documents and swap in the grown index; a summary.
 
-    model/head default to the index's own; others are refused (EncoderMismatch). Document ids
-    already in the index are rejected."""
+    model/head default to the index's own; others are refused (EncoderMismatch). The detector
+    runs at the index's recorded operating point. Document ids already in the index are
+    rejected."""
     target = Path(directory)
     record, manifest = read_meta(target)
     with Store(target / STORE) as store:

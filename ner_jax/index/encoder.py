@@ -50,7 +50,8 @@ def open_encoder(
 
     A model or head given must be the recorded one; the recorded head and detector are looked
     for at their recorded paths, then among the shipped files, and must still have the
-    recorded sha256."""
+    recorded sha256. The detector runs at the recorded operating point, whatever its file's
+    record now says."""
     model = record.model if model is None else model
     head = _recorded(record, directory, "head", shipped_head) if head is None else head
     detector = NO_DETECTOR
@@ -61,8 +62,18 @@ def open_encoder(
         asked = f"model {model_key(model)!r}, head {weights_path(head)} (sha256 {found[:12]})"
         raise mismatch(record, directory, f"the encoder asked for is {asked}")
     encoder = CorpusEncoder.load(
-        model, head, record.max_tokens, record.dtype, record.query_template, detector
+        model,
+        head,
+        record.max_tokens,
+        record.dtype,
+        record.query_template,
+        detector,
+        record.detector_threshold,
     )
+    if encoder.detector is not None and record.detector_threshold is None:
+        # Built decoding one Viterbi path: the file's record (outside its sha256) may have
+        # gained an operating point since.
+        encoder = encoder.with_detector(encoder.detector.viterbi())
     check_same(record, encoder.record, directory)
     return encoder
 
@@ -144,9 +155,11 @@ class CorpusEncoder:
         dtype: str = "float32",
         query_template: str | None = None,
         detector: str | Path | None = None,
+        detector_threshold: float | None = None,
     ) -> CorpusEncoder:
         """Loads the model up to the last block the head or detector reads (defaults: the
-        shipped head and detector; detector NO_DETECTOR for none)."""
+        shipped head and detector; detector NO_DETECTOR for none), the detector at operating
+        point `detector_threshold` (None: the detector's own)."""
         path = resolve_head(model, head)
         loaded_head = load_head(path)
         if model_key(loaded_head.model) != model_key(model):
@@ -154,11 +167,18 @@ class CorpusEncoder:
                 f"head {path} reads {loaded_head.model!r}; the model is {model!r}"
             )
         detector_path = resolve_detector(model, detector)
+        if detector_path is None and detector_threshold is not None:
+            raise ValueError(
+                f"detector_threshold {detector_threshold} needs a mention detector, and there is "
+                f"none (no detector ships for model {model!r}, or detector {NO_DETECTOR!r})"
+            )
         loaded_detector = load_detector(detector_path) if detector_path else None
         if loaded_detector and model_key(loaded_detector.model) != model_key(model):
             raise EncoderMismatch(
                 f"detector {detector_path} reads {loaded_detector.model!r}; the model is {model!r}"
             )
+        if loaded_detector:
+            loaded_detector = loaded_detector.with_threshold(detector_threshold)
         spec = loaded_head.spec
         taps = list(spec.taps) + list(loaded_detector.taps if loaded_detector else [])
         extractor = extractor_for(model, taps, dtype, max_tokens)
@@ -173,6 +193,7 @@ class CorpusEncoder:
             detector_path=str(detector_path.resolve()) if detector_path else None,
             detector_sha256=head_digest(detector_path) if detector_path else None,
             detector_variant=loaded_detector.record.get("variant") if loaded_detector else None,
+            detector_threshold=loaded_detector.threshold if loaded_detector else None,
             query_template=query_template or loaded_head.query_template,
             max_tokens=max_tokens,
             dtype=dtype,
@@ -185,6 +206,11 @@ class CorpusEncoder:
         head = self.head.unreduced()
         record = dataclasses.replace(self.record, dim=head.out_width)
         return CorpusEncoder(self.extractor, head, self.detector, record)
+
+    def with_detector(self, detector: Detector) -> CorpusEncoder:
+        """This encoder with another operating point of its detector (the same weights)."""
+        record = dataclasses.replace(self.record, detector_threshold=detector.threshold)
+        return CorpusEncoder(self.extractor, self.head, detector, record)
 
     def queries(self, texts: Sequence[str]) -> np.ndarray:
         """[Q, D] unit vectors of type descriptions."""

@@ -11,8 +11,9 @@ from typing import Any
 from ner_jax.head import weights_path
 from ner_jax.model import NAMED_MODELS
 
-# Indexes written before mention detectors existed have no detector fields: they had none.
-_ADDED_LATER = ("detector_path", "detector_sha256", "detector_variant")
+# Indexes written before mention detectors existed have no detector fields: they had none;
+# those written before operating points existed decoded one Viterbi path (threshold None).
+_ADDED_LATER = ("detector_path", "detector_sha256", "detector_variant", "detector_threshold")
 
 
 class EncoderMismatch(ValueError):
@@ -63,6 +64,9 @@ class EncoderRecord:
     # be found unlike the rest.
     detector_sha256: str | None
     detector_variant: str | None = _incidental()
+    # The operating point the detector ran at (None: Viterbi, or no detector). A detector's
+    # sha256 covers its weights, not its record, where its own operating point is kept.
+    detector_threshold: float | None
     query_template: str
     max_tokens: int
     dtype: str
@@ -101,6 +105,9 @@ class EncoderRecord:
         version = f" {self.model_version}" if self.model_version else ""
         found = self.detector_sha256
         detector = f"detector sha256 {found[:12]}" if found else "no detector"
+        if found:
+            point = self.detector_threshold
+            detector += " (Viterbi)" if point is None else f" at threshold {point:g}"
         return (
             f"model {self.model!r}{version}, head sha256 {self.head_sha256[:12]} "
             f"(variant {self.head_variant}, reads {taps}, {self.dtype}), {detector}"

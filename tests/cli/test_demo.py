@@ -13,7 +13,7 @@ def test_demo_runs_end_to_end():
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     assert "head: shipped, 384-d mention vectors" in out
-    assert "detector: default, span F1" in out
+    assert "detector: default, mention ends >= " in out
     assert "indexed 299 documents (plain text)" in out
     judged = [line for line in out.splitlines() if line.startswith("  ") and "/5)" in line]
     assert len(judged) == 8  # every query found 5 documents

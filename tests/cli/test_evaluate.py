@@ -19,3 +19,6 @@ def test_evaluate_command_line(eval_corpus, tmp_path):
     assert result.stdout.startswith(summary(report) + "\n")
     bad = run_cli(*args, "--systems", "bm26", "--out", tmp_path / "x")
     assert bad.returncode != 0 and "unknown systems ['bm26']" in bad.stderr
+    point = run_cli(*args, "--detector_threshold=-0.1", "--out", tmp_path / "y")
+    assert point.returncode != 0
+    assert "detector_threshold must be in [0, 1], got -0.1" in point.stderr

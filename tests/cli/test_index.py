@@ -44,3 +44,16 @@ def test_command_line_index_and_search(corpus_index, tmp_path):
     refused = run_cli("search", "--index", index, "--head", heads[1], "castle")
     assert refused.returncode == 1 and "ner-jax search: index" in refused.stderr
     assert "but the encoder asked for is" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_an_out_of_range_detector_threshold_is_refused(corpus_index, tmp_path):
+    root, model, heads, _, _ = corpus_index
+    args = ["index", "--input", root / "first.jsonl", "--model", model, "--head", heads[0]]
+    refused = run_cli(*args, "--index", tmp_path / "index", "--detector_threshold", "1.5")
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "ner-jax index: detector_threshold must be in [0, 1], got 1.5" in refused.stderr
+    assert not (tmp_path / "index").exists()
+    # An index's additions run at its recorded operating point: no other can be asked for.
+    added = run_cli(*args, "--index", root / "index", "--add", "--detector_threshold", "0.5")
+    assert added.returncode == 1
+    assert "--detector_threshold: with --add the index's own settings are used" in added.stderr

@@ -122,6 +122,16 @@ def test_evaluate_with_detected_spans(eval_corpus, tmp_path):
     assert f"raw {by_hand:.3f} vs {on_gold:.3f}" in summary(report)
     with pytest.raises(ValueError, match="minilm_mentions embeds gold mention strings"):
         evaluate(dataclasses.replace(config, systems=("minilm_mentions",)))
+    assert report["detector"]["threshold"] is None  # the tiny detector decodes one Viterbi path
+    # Another operating point: at 0 every word ends a mention, so every gold mention's end is
+    # found, and the report says which point ran.
+    every = evaluate(dataclasses.replace(config, out=str(tmp_path / "0"), detector_threshold=0.0))
+    words = sum(len(t.split()) for t in texts)
+    assert every["detector"]["threshold"] == 0.0 and every["detector"]["mentions"] == words
+    assert every["detector"]["end_recall"] == 1.0 > report["detector"]["end_recall"]
+    assert every["config"]["detector_threshold"] == 0.0
+    assert f"{tmp_path / 'names.safetensors'}, threshold 0): {words} mentions" in summary(every)
+    assert "end recall 1.000" in summary(every) and ", Viterbi):" in summary(report)
 
 
 def test_head_system_ranks_by_projected_mentions_and_sentence_ends(eval_corpus, tmp_path):

@@ -15,8 +15,8 @@ from support.tiny_models import WORDS, named_sentences, tiny_detector
 
 from ner_jax.detector.tagger import NO_DETECTOR
 from ner_jax.features.inputs import mention_inputs
-from ner_jax.index.build import IndexConfig, add_to_index, build_corpus_index
-from ner_jax.index.documents import MentionsNeeded, read_documents
+from ner_jax.index.build import IndexConfig, add_to_index, build_corpus_index, read_meta
+from ner_jax.index.documents import Document, MentionsNeeded, read_documents
 from ner_jax.index.encoder import EncoderMismatch
 from ner_jax.index.retriever import Retriever
 from ner_jax.index.store import Store
@@ -142,3 +142,43 @@ def test_plain_text_is_detected_and_read_in_one_pass(corpus_index, tmp_path):
     shutil.copy(other, detector)
     with pytest.raises(EncoderMismatch, match="its detector .* now has sha256"):
         Retriever.load(tmp_path / "index")
+
+
+def test_the_detector_operating_point_is_recorded_and_additions_keep_it(corpus_index, tmp_path):
+    root, model, heads, _, _ = corpus_index
+    detector = tiny_detector(tmp_path / "names", model, steps=100)
+    texts, _ = named_sentences(12, 7)
+    plain = [Document(f"p{i}", t, None) for i, t in enumerate(texts)]
+    more = [Document(f"m{i}", t, None) for i, t in enumerate(named_sentences(4, 8)[0])]
+    words = sum(len(d.text.split()) for d in more)
+
+    def build(documents, name, threshold):
+        config = IndexConfig(
+            model=model, head=heads[0], detector=str(detector), detector_threshold=threshold
+        )
+        return build_corpus_index(documents, tmp_path / name, config, progress=False)["mentions"]
+
+    found = {t: build(plain, str(t), t) for t in (0.0, 0.7, None)}
+    assert found[0.0] == sum(len(t.split()) for t in texts)  # threshold 0: every word
+    assert found[0.0] > found[0.7] > 0
+    records = {t: read_meta(tmp_path / str(t))[0] for t in found}
+    assert {t: r.detector_threshold for t, r in records.items()} == {0.0: 0.0, 0.7: 0.7, None: None}
+    assert records[0.0].differences(records[0.7]) == ["detector_threshold"]
+    written = list(json.loads((tmp_path / "0.0" / "encoder.json").read_text()))
+    assert written.index("detector_threshold") == written.index("detector_variant") + 1
+    # What the same detector finds in the added documents at each operating point, before its
+    # record (outside its sha256) moves its own operating point to every word.
+    expected = {t: build(more, f"more-{t}", t) for t in (0.7, None)}
+    assert max(expected.values()) < words
+    record = json.loads(detector.with_suffix(".json").read_text())
+    detector.with_suffix(".json").write_text(json.dumps({**record, "threshold": 0.0}))
+    for threshold, count in [*expected.items(), (0.0, words)]:
+        added = add_to_index(more, tmp_path / str(threshold), progress=False)
+        assert added["added_mentions"] == count, threshold
+    # An encoder.json written before operating points were recorded opens as Viterbi decoding.
+    legacy = {k: v for k, v in records[None].to_json().items() if k != "detector_threshold"}
+    (tmp_path / "None" / "encoder.json").write_text(json.dumps(legacy, indent=1) + "\n")
+    assert read_meta(tmp_path / "None")[0] == records[None]
+    with Retriever.load(tmp_path / "None") as retriever:
+        assert retriever.encoder.detector.threshold is None
+        assert retriever.encoder.record == records[None]

@@ -194,7 +194,7 @@ def tiny_detector(path: Path, model: str, taps=("resid_in@0", "v@0"), steps: int
     config = DetectorTrainConfig(
         tuple(taps), hidden=32, steps=steps, batch_texts=16, eval_every=100, learning_rate=3e-3
     )
-    detector, log = train_detector(config, model, *data)
+    detector, log = train_detector(config, model, [data[0]], [data[1]])
     return save_detector(path, detector.params, {**detector.record, "log": log})
 
 

@@ -1,0 +1,69 @@
+"""Recall-first decoding: every token likely to end a mention, each with its likeliest start.
+
+A mention's vector is read at its last token, so what retrieval needs from the detector is the
+set of tokens that end a mention: a missed end makes a document unretrievable, an extra one only
+adds a vector. Each real token t gets the probability that it ends a mention under the tagger's
+per-token distributions, P(t is B or I) * P(the next real token is not I); every word-final
+token at or above the operating point `threshold` ends one candidate span, started at the
+word start where B-then-I's is most likely within MAX_SPAN_TOKENS. Candidates may overlap or
+nest ("New York" and "New York Times"): each is a different vector. Threshold 0 keeps every
+word (the detector-free end point); one Viterbi path is what `tags.decode` gives instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ner_jax.detector.tags import B, I, O, token_chars
+
+MAX_SPAN_TOKENS = 16  # longest candidate span, in real tokens
+
+
+def end_probabilities(log_probs: np.ndarray) -> np.ndarray:
+    """[T] probability that each token ends a mention, from [T, 3] tag log-probabilities of a
+    text's real tokens (in order)."""
+    p = np.exp(np.asarray(log_probs, np.float64))
+    inside = 1.0 - p[:, O]
+    next_not_i = np.append(1.0 - p[1:, I], 1.0)  # the last token is followed by no I
+    return np.clip(inside * next_not_i, 0.0, 1.0)
+
+
+def best_starts(
+    log_probs: np.ndarray, max_tokens: int = MAX_SPAN_TOKENS, can_start: np.ndarray | None = None
+) -> np.ndarray:
+    """[T] for a span ending at each real token, its likeliest first token s: the argmax of
+    log P(B at s) + sum log P(I at s+1..t), with t - s < max_tokens and s a token that
+    `can_start` allows (default: any; a token that allows none starts its own span)."""
+    log_probs = np.asarray(log_probs, np.float64)
+    length = len(log_probs)
+    allowed = np.ones(length, bool) if can_start is None else np.asarray(can_start, bool)
+    inner = np.concatenate([[0.0], np.cumsum(log_probs[:, I])])  # inner[t] = sum of I's before t
+    ends = np.arange(length)[:, None]  # [T, 1]
+    starts = ends - np.arange(max_tokens)[None, :]  # [T, L]: t, t - 1, ..
+    at = np.maximum(starts, 0)
+    valid = (starts >= 0) & allowed[at]  # a row with none valid picks column 0: t itself
+    # B at s, then I at s+1 .. t: inner[t + 1] - inner[s + 1]
+    scores = log_probs[at, B] + inner[ends + 1] - inner[at + 1]  # [T, L]
+    best = np.where(valid, scores, -np.inf).argmax(axis=1)  # ties: the shortest span
+    return at[np.arange(length), best]
+
+
+def candidate_spans(
+    text: str, offsets: np.ndarray, log_probs: np.ndarray, threshold: float
+) -> list[tuple[int, int]]:
+    """Character spans of every word-final token whose end probability is >= threshold, each
+    from its likeliest start; sorted, one per end token. `log_probs`: [T, 3], every token."""
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"detector threshold must be in [0, 1], got {threshold}")
+    chars = token_chars(text, offsets)
+    real = np.flatnonzero(chars[:, 1] > chars[:, 0])
+    if not len(real):
+        return []
+    scores = np.asarray(log_probs)[real]
+    # A span ends where a word does: a sub-token inside a word ("Obam|a") ends no mention.
+    word_end = np.array([not text[e : e + 1].isalnum() for e in chars[real, 1]], bool)
+    word_start = np.array([s == 0 or not text[s - 1].isalnum() for s in chars[real, 0]], bool)
+    ends = np.flatnonzero((end_probabilities(scores) >= threshold) & word_end)
+    starts = best_starts(scores, can_start=word_start)[ends]
+    first, last = chars[real[starts], 0], chars[real[ends], 1]
+    return sorted({(int(s), int(e)) for s, e in zip(first, last, strict=True)})
