@@ -1,6 +1,6 @@
 """The type-agnostic mention detector: a token tagger over the decoder's own activations."""
 
-from ner_jax.detector.candidates import candidate_spans
+from ner_jax.detector.candidates import candidate_spans, check_threshold
 from ner_jax.detector.data import TokenData, extract_tokens
 from ner_jax.detector.mentions import detect_mentions
 from ner_jax.detector.selection import (
@@ -29,6 +29,7 @@ __all__ = [
     "THRESHOLDS",
     "TokenData",
     "candidate_spans",
+    "check_threshold",
     "choose_threshold",
     "detect_mentions",
     "evaluate_detector",

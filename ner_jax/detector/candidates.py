@@ -19,6 +19,12 @@ from ner_jax.detector.tags import B, I, O, token_chars
 MAX_SPAN_TOKENS = 16  # longest candidate span, in real tokens
 
 
+def check_threshold(threshold: float | None, name: str = "detector_threshold") -> None:
+    """An operating point is a probability (None: the detector's own); errors name `name`."""
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {threshold}")
+
+
 def end_probabilities(log_probs: np.ndarray) -> np.ndarray:
     """[T] probability that each token ends a mention, from [T, 3] tag log-probabilities of a
     text's real tokens (in order)."""
@@ -53,8 +59,7 @@ def candidate_spans(
 ) -> list[tuple[int, int]]:
     """Character spans of every word-final token whose end probability is >= threshold, each
     from its likeliest start; sorted, one per end token. `log_probs`: [T, 3], every token."""
-    if not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"detector threshold must be in [0, 1], got {threshold}")
+    check_threshold(threshold, "threshold")
     chars = token_chars(text, offsets)
     real = np.flatnonzero(chars[:, 1] > chars[:, 0])
     if not len(real):

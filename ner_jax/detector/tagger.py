@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ner_jax.detector.candidates import candidate_spans
+from ner_jax.detector.candidates import candidate_spans, check_threshold
 from ner_jax.detector.tags import decode
 from ner_jax.features import bucket, l2_normalise
 from ner_jax.files import load_params, save_params, shipped_weights
@@ -91,8 +91,7 @@ class Detector:
         """This detector at another operating point (None keeps its own)."""
         if threshold is None:
             return self
-        if not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"detector threshold must be in [0, 1], got {threshold}")
+        check_threshold(threshold)
         return dataclasses.replace(self, record=dict(self.record, threshold=float(threshold)))
 
     def log_probs(self, features: Sequence[np.ndarray]) -> list[np.ndarray]:

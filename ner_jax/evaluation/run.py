@@ -19,6 +19,7 @@ from ner_jax.data import (
     load_query_words,
     rank,
 )
+from ner_jax.detector import check_threshold
 from ner_jax.evaluation import baselines
 from ner_jax.evaluation.config import SPANS, SYSTEMS, EvaluateConfig
 from ner_jax.evaluation.minilm import MiniLM
@@ -76,9 +77,7 @@ def check_config(config: EvaluateConfig) -> None:
         raise ValueError(f"spans must be one of {SPANS}, got {config.spans!r}")
     if config.spans == "detected" and "minilm_mentions" in config.systems:
         raise ValueError("minilm_mentions embeds gold mention strings: not with detected spans")
-    threshold = config.detector_threshold
-    if threshold is not None and not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"detector_threshold must be in [0, 1], got {threshold}")
+    check_threshold(config.detector_threshold)
 
 
 def query_benchmark(config: EvaluateConfig) -> Benchmark:

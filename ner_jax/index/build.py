@@ -29,6 +29,7 @@ import numpy as np
 from absl import logging
 from tqdm import tqdm
 
+from ner_jax.detector import check_threshold
 from ner_jax.files import atomic, swap_in
 from ner_jax.index.documents import Document, check_unique_ids
 from ner_jax.index.encoder import CorpusEncoder, Encoded, open_encoder
@@ -54,8 +55,7 @@ class IndexConfig:
     detector_threshold: float | None = None
 
     def __post_init__(self):
-        if self.detector_threshold is not None and not 0.0 <= self.detector_threshold <= 1.0:
-            raise ValueError(f"detector_threshold must be in [0, 1], got {self.detector_threshold}")
+        check_threshold(self.detector_threshold)
 
 
 def read_meta(directory: str | Path) -> tuple[EncoderRecord, dict]:
