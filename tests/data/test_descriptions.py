@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -125,9 +126,22 @@ def test_paraphrases_start_with_the_query_wording(queries, groups):
     assert len(set(paraphrases) & set(groups["compositional"])) >= 10
 
 
+def words(text: str) -> frozenset[str]:
+    return frozenset(re.findall(r"\w+", text.lower()))
+
+
 def test_no_sentence_comes_from_the_demo_corpus(records):
     demo = ASSETS / "demo_corpus.jsonl"
     lines = demo.read_text(encoding="utf-8").splitlines()
     demo_texts = {json.loads(line)["text"] for line in lines if line.strip()}
     shared = [r["id"] for r in records if r["text"] in demo_texts]
     assert not shared, f"sentences also in the demo corpus: {shared}"
+    # nor a light rewording of one: at most half of the words of the two sentences are shared
+    demo_words = [words(text) for text in demo_texts]
+    close = []
+    for r in records:
+        own = words(r["text"])
+        overlap = max(len(own & other) / len(own | other) for other in demo_words)
+        if overlap > 0.5:
+            close.append(f"{r['id']} ({overlap:.2f}): {r['text']}")
+    assert not close, "sentences close to a demo-corpus sentence:\n" + "\n".join(close)
