@@ -42,8 +42,11 @@ class ScannConfig:
     """
 
     max_leaves: int = 2000
-    leaves_to_search_fraction: float = 0.2  # 0.1: recall@100 0.970 at 1M rows, 0.2: 0.979
-    min_leaves_to_search: int = 10  # a fifth of a small tree is too coarse a cut
+    # At 1M rows, recall@100 with 0.1 of the leaves was 0.979, with 0.15 0.987 and with 0.2
+    # 0.988 for a third more search time (docs/performance.md). SOAR (soar_lambda below) found
+    # no more per millisecond there and takes a third more bytes per row.
+    leaves_to_search_fraction: float = 0.15
+    min_leaves_to_search: int = 10  # 15% of a small tree is too coarse a cut
     # ... and so is one of a mid-sized tree: search at least this many rows' leaves (at D=384,
     # recall@100 at 100k rows was 0.985 with a fifth of the leaves, 0.988 with two fifths).
     min_rows_to_search: int = 25_000

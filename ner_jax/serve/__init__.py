@@ -2,8 +2,15 @@
 
 from ner_jax.serve.batcher import MicroBatcher, Overloaded, Request
 from ner_jax.serve.page import render_page
-from ner_jax.serve.run import serve, warm_up
-from ner_jax.serve.server import MAX_K, BadRequest, SearchServer, ServeConfig, search_params
+from ner_jax.serve.server import (
+    MAX_K,
+    BadRequest,
+    SearchServer,
+    ServeConfig,
+    search_params,
+    serve,
+    warm_up,
+)
 
 __all__ = [
     "MAX_K",

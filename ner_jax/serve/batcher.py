@@ -1,10 +1,11 @@
 """Micro-batching: concurrent searches gathered into one forward and one vector search."""
 
-# A description's forward reads every weight up to the tap once, whatever the number of rows
-# (a few tokens each), so a batch of 16 descriptions costs little more than one. One worker
-# thread runs the batches: while it computes one, the next requests queue up, and it takes
-# them all at once. A lone request is not held back: the worker waits up to `window` for more
-# only when it already found others queued (there is load), never when it found none.
+# A description's forward reads every weight up to the tap once, however many rows it has (a
+# few tokens each), so a batch of descriptions costs far less than a forward each
+# (docs/serve.md). One worker thread runs the batches: while it computes one, the next
+# requests queue up, and it takes them all at once. A lone request is not held back: the
+# worker waits up to `window` for more only when it already found others queued (there is
+# load), never when it found none.
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The HTTP server of an index: a JSON search API, the search page and a health check."""
+"""The HTTP server of an index (JSON search API, search page, health check) and serve()."""
 
 from __future__ import annotations
 
@@ -6,9 +6,13 @@ import base64
 import dataclasses
 import hashlib
 import json
+import signal
+import threading
 import time
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from absl import logging
@@ -18,6 +22,9 @@ from ner_jax.serve.batcher import MicroBatcher, Overloaded
 from ner_jax.serve.page import SCRIPT, STYLE, render_page
 
 MAX_K = 1000
+WARMUP_DESCRIPTION = "river"
+WARMUP_WORDS = (1, 2, 3, 4, 6, 8)  # descriptions of these many words cover the usual lengths
+POLL_SECONDS = 0.2  # how often the accept loop looks whether a signal asked it to stop
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +59,9 @@ class SearchServer(ThreadingHTTPServer):
 
     daemon_threads = False  # server_close() joins the request threads: none is cut off
     block_on_close = True
+    # The listen backlog (socketserver's default is 5): connections beyond it are dropped
+    # and the client's kernel retries after a second, so a burst of clients saw 1-3 s waits.
+    request_queue_size = 128
 
     def __init__(self, retriever: Retriever, config: ServeConfig):
         super().__init__((config.host, config.port), SearchHandler)
@@ -104,6 +114,9 @@ PAGE_POLICY = (
 class SearchHandler(BaseHTTPRequestHandler):
     server: SearchServer
     server_version = "ner-jax"
+    # Seconds a connection may stay silent: an idle client must not hold a thread, or the
+    # shutdown that waits for the request threads, forever.
+    timeout = 60
 
     def do_GET(self) -> None:  # noqa: N802 (the name http.server dispatches to)
         url = urlsplit(self.path)
@@ -193,3 +206,51 @@ def _given_k(query: str) -> int:
         return min(MAX_K, max(1, int(parse_qs(query).get("k", ["10"])[0])))
     except ValueError:
         return 10
+
+
+def warm_up(retriever: Retriever, max_batch: int) -> None:
+    """Runs batches of every size up to max_batch, of descriptions of 1 to 8 words, once
+    before the first user comes. Each new shape compiles: the forward's (rows, tokens, texts
+    per row, bucketed) and the head's (one per batch size), and a compilation takes a good
+    part of a second even when the command line's on-disk cache has it."""
+    for size in range(1, max_batch + 1):
+        for words in WARMUP_WORDS:
+            retriever.search_many([" ".join([WARMUP_DESCRIPTION] * words)] * size, 10)
+
+
+def serve(
+    directory: str | Path,
+    config: ServeConfig | None = None,
+    warmup: bool = True,
+    started: Callable[[SearchServer], None] | None = None,
+) -> None:
+    """Serves the index at `directory` until SIGTERM or SIGINT (main thread only), then stops
+    accepting, finishes the requests in flight and returns. `started(server)` is called once
+    it listens. config: ServeConfig() if None."""
+    config = config or ServeConfig()
+    with Retriever.load(directory) as retriever:  # the store opens read-only
+        if warmup:
+            warm_up(retriever, config.max_batch)
+        server = SearchServer(retriever, config)
+        stopping = threading.Event()
+
+        def stop(signum, frame) -> None:
+            del frame
+            logging.info("%s: stopping after the requests in flight", signal.Signals(signum).name)
+            stopping.set()
+
+        previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            documents, mentions = server.counts
+            logging.info("serving %s (%d documents, %d mentions)", directory, documents, mentions)
+            if started is not None:
+                started(server)
+            # Not serve_forever: its shutdown() must come from another thread, and a thread
+            # left waiting in it at exit can abort the interpreter's finalisation.
+            server.timeout = POLL_SECONDS
+            while not stopping.is_set():
+                server.handle_request()
+        finally:
+            server.close()
+            for number, handler in previous.items():
+                signal.signal(number, handler)
