@@ -229,8 +229,8 @@ def serve(
     it listens. config: ServeConfig() if None."""
     config = config or ServeConfig()
     with Retriever.load(directory) as retriever:  # the store opens read-only
-        if warmup:
-            warm_up(retriever, config.max_batch)
+        # Bound first, so that a port in use fails at once, not after the warm-up; connections
+        # made during the warm-up wait in the backlog.
         server = SearchServer(retriever, config)
         stopping = threading.Event()
 
@@ -241,10 +241,15 @@ def serve(
 
         previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
+            if warmup:
+                warm_up(retriever, config.max_batch)
             documents, mentions = server.counts
-            logging.info("serving %s (%d documents, %d mentions)", directory, documents, mentions)
-            if started is not None:
-                started(server)
+            if not stopping.is_set():  # not when a signal came during the warm-up
+                logging.info(
+                    "serving %s (%d documents, %d mentions)", directory, documents, mentions
+                )
+                if started is not None:
+                    started(server)
             # Not serve_forever: its shutdown() must come from another thread, and a thread
             # left waiting in it at exit can abort the interpreter's finalisation.
             server.timeout = POLL_SECONDS

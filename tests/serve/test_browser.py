@@ -19,12 +19,14 @@ def test_chromium_renders_the_results_page(retriever, tmp_path):
     with running(retriever) as server:
         url = f"{server.url}/?q=castle&k=5"
         profile = ["--user-data-dir=" + str(tmp_path / "profile")]
-        dom = subprocess.run(
-            [CHROMIUM, *FLAGS, *profile, "--dump-dom", url],
+        logging = ["--enable-logging=stderr", "--v=0"]  # the page's console, on stderr
+        shown = subprocess.run(
+            [CHROMIUM, *FLAGS, *profile, *logging, "--dump-dom", url],
             capture_output=True,
             text=True,
             timeout=120,
-        ).stdout
+        )
+        dom = shown.stdout
         shot = tmp_path / "page.png"
         subprocess.run(
             [CHROMIUM, *FLAGS, *profile, f"--screenshot={shot}", "--window-size=900,700", url],
@@ -36,3 +38,6 @@ def test_chromium_renders_the_results_page(retriever, tmp_path):
     # The document's markup arrived as text: the browser shows it and ran none of it.
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom and "<script>alert" not in dom
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The page's own script and style match the hashes its Content-Security-Policy allows.
+    console = [line for line in shown.stderr.splitlines() if ":CONSOLE" in line]
+    assert not [line for line in console if "Content Security Policy" in line], console
