@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from support.tiny_index import LATER, assert_same_hits, jsonl
+from support.tiny_index import FP32, LATER, assert_same_hits, jsonl
 
 from ner_jax.index.documents import read_documents
 from ner_jax.index.retriever import Retriever
@@ -39,3 +39,16 @@ def test_add_then_search_finds_the_new_documents(corpus_index, tmp_path):
     assert {"b1", "b2"} <= {h.doc_id for h in after_add}
     with Retriever.load(tmp_path / "index") as reopened:  # what was swapped in on disk
         assert_same_hits(reopened.search("castle", k=8), after_add)
+
+
+def test_search_many_on_a_sharded_index_is_the_single_index(sharded_index):
+    root = sharded_index[0]
+    descriptions = ["protein", "castle", "language"]
+    with Retriever.load(root / "sharded") as sharded, Retriever.load(root / "single") as single:
+        for got, want in zip(
+            sharded.search_many(descriptions, 4), single.search_many(descriptions, 4), strict=True
+        ):
+            assert [h.doc_id for h in got] == [h.doc_id for h in want]
+            assert [h.score for h in got] == pytest.approx([h.score for h in want], abs=FP32)
+        with pytest.raises(ValueError, match="sharded index is not supported"):
+            sharded.add([])
