@@ -1,20 +1,20 @@
-"""The search page in a real browser (headless Chromium): results rendered, markup shown as text."""
+"""The search page in headless Chromium: results rendered, markup shown as text, as-you-type."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
+import time
 
 import pytest
+from support.chromium import CHROMIUM, FLAGS, Page
 from support.served import running
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions"]
-
-
-@pytest.mark.skipif(
+needs_chromium = pytest.mark.skipif(
     CHROMIUM is None, reason="no chromium on PATH (Debian: apt-get install chromium)"
 )
+
+
+@needs_chromium
 def test_chromium_renders_the_results_page(retriever, tmp_path):
     with running(retriever) as server:
         url = f"{server.url}/?q=castle&k=5"
@@ -41,3 +41,26 @@ def test_chromium_renders_the_results_page(retriever, tmp_path):
     # The page's own script and style match the hashes its Content-Security-Policy allows.
     console = [line for line in shown.stderr.splitlines() if ":CONSOLE" in line]
     assert not [line for line in console if "Content Security Policy" in line], console
+
+
+@needs_chromium
+def test_typing_searches_as_you_type(retriever, tmp_path):
+    """The page's script (allowed by its policy) fetches the results for the typed query."""
+    with running(retriever) as server:
+        page = Page(f"{server.url}/?q=castle&k=2", str(tmp_path / "profile"))
+        try:
+            meta = "document.querySelector('.meta') && document.querySelector('.meta').textContent"
+            deadline = time.monotonic() + 60
+            while not (page.evaluate(meta) or "").startswith("2 documents for castle"):
+                assert time.monotonic() < deadline, "the page did not load"
+                time.sleep(0.1)
+            page.evaluate(
+                "(() => { const box = document.querySelector('input[name=q]');"
+                " box.value = 'protein'; box.dispatchEvent(new Event('input')); })()"
+            )
+            while not (page.evaluate(meta) or "").startswith("2 documents for protein"):
+                assert time.monotonic() < deadline, page.evaluate(meta)
+                time.sleep(0.1)
+            assert page.evaluate("location.search") == "?q=protein&k=2"
+        finally:
+            page.close()
