@@ -97,8 +97,8 @@ class Retriever(ClosedOnExit):
         self, descriptions: Sequence[str], k: int | Sequence[int] = 10
     ) -> list[list[Hit]]:
         """search() of each description (k: one for all, or one per description): the
-        descriptions are embedded in one forward and searched in one batched vector search
-        per distinct k, which costs little more than one description alone."""
+        descriptions are embedded in one forward (which reads the weights once for all of
+        them) and searched in one batched vector search per distinct k."""
         ks = [k] * len(descriptions) if isinstance(k, int) else list(k)
         if len(ks) != len(descriptions):
             raise ValueError(f"{len(descriptions)} descriptions, but {len(ks)} values of k")

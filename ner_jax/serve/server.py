@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import json
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -64,6 +65,8 @@ class SearchServer(ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(self, retriever: Retriever, config: ServeConfig):
+        if ":" in config.host:  # an IPv6 address (socketserver assumes IPv4)
+            self.address_family = socket.AF_INET6
         super().__init__((config.host, config.port), SearchHandler)
         self.retriever, self.config = retriever, config
         self.counts = retriever.store.counts()  # (documents, mentions)
@@ -75,7 +78,7 @@ class SearchServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def close(self) -> None:
         self.server_close()  # waits for the request threads, whose searches still run
