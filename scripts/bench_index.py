@@ -69,6 +69,8 @@ flags.DEFINE_list(
 flags.DEFINE_bool("end_to_end", True, "also time Retriever.search (embed, search, aggregate)")
 flags.DEFINE_bool("synthetic", True, "run the synthetic sizes (--nosynthetic: only --index)")
 flags.DEFINE_bool("sweep", False, "also sweep leaves_to_search and pre-reorder candidates")
+flags.DEFINE_list("sweep_leaves", [], "leaves to search in --sweep (default: around the tree's)")
+flags.DEFINE_list("sweep_reorder", [], "candidates per k re-scored in --sweep (default: 1-16)")
 flags.DEFINE_string("tmp_dir", None, "where to save indexes to measure them (default: TMPDIR)")
 for _field in dataclasses.fields(ScannConfig):  # all int or float; unset: the default
     _define = flags.DEFINE_integer if isinstance(_field.default, int) else flags.DEFINE_float
@@ -260,13 +262,15 @@ def saved_bytes(index, n: int, tmp_dir: str | None) -> float:
         return round(bytes_on_disk(Path(tmp) / "idx") / n, 1)
 
 
-def sweep(index, queries: np.ndarray, truth: np.ndarray, k: int) -> list[dict]:
+def sweep(index, queries: np.ndarray, truth: np.ndarray, k: int, tree: str) -> list[dict]:
     """Recall and latency of one ScaNN tree at other search-time settings."""
     leaves = index.config.sized(len(index))
     base, total = leaves["num_leaves_to_search"], leaves["num_leaves"]
     rows = []
-    for searched in sorted({max(1, base // 2), base, min(total, 2 * base), min(total, 4 * base)}):
-        for candidates in (k, 2 * k, 4 * k, 8 * k, 16 * k):
+    leaves_searched = [int(x) for x in FLAGS.sweep_leaves] or [base // 2, base, 2 * base, 4 * base]
+    per_k = [int(x) for x in FLAGS.sweep_reorder] or [1, 2, 4, 8, 16]
+    for searched in sorted({min(total, max(1, x)) for x in leaves_searched}):
+        for candidates in (k * x for x in per_k):
 
             def search(q, searched=searched, candidates=candidates):
                 return index.searcher.search_batched(
@@ -280,6 +284,7 @@ def sweep(index, queries: np.ndarray, truth: np.ndarray, k: int) -> list[dict]:
             p50, p99 = latency_ms(search, queries)
             rows.append(
                 {
+                    "tree": tree,
                     "leaves_to_search": searched,
                     "num_leaves": total,
                     "pre_reorder": candidates,
@@ -329,7 +334,7 @@ def bench(
         for name, index in (("exact", exact), ("scann", scann)):
             row[f"{name}_e2e_p50_ms"], row[f"{name}_e2e_p99_ms"] = end_to_end_ms(index, store)
     if FLAGS.sweep:
-        row["sweep"] = sweep(scann, queries, truth, k)
+        row["sweep"] = sweep(scann, queries, truth, k, "scann")
     if compare is not None:
         del scann  # one ScaNN build's memory at a time
         gc.collect()
@@ -337,6 +342,8 @@ def bench(
         other = build_index(vectors, "scann", compare)
         row["compare_build_s"] = round(time.perf_counter() - started, 2)
         measure(row, "compare", other, queries, truth)
+        if FLAGS.sweep:
+            row["compare_sweep"] = sweep(other, queries, truth, k, "compare")
     return row
 
 
@@ -359,9 +366,10 @@ def print_table(rows: list[dict]) -> None:
                 f"{r.get(f'{name}_e2e_p50_ms', '-')!s:>7}/{r.get(f'{name}_e2e_p99_ms', '-')!s:<7}"
             )
     for r in rows:
-        for s in r.get("sweep", []):
+        for s in r.get("sweep", []) + r.get("compare_sweep", []):
             print(
-                f"sweep {r['data']} N={r['n']}: leaves {s['leaves_to_search']}/{s['num_leaves']}"
+                f"sweep {s['tree']} {r['data']} N={r['n']}:"
+                f" leaves {s['leaves_to_search']}/{s['num_leaves']}"
                 f" pre_reorder {s['pre_reorder']}: recall {s['recall_at_k']:.4f}"
                 f" p50 {s['p50_ms']} ms p99 {s['p99_ms']} ms"
             )
@@ -424,6 +432,7 @@ def main(argv):
             "query_p50_ms_1m": at_1m and at_1m.get("scann_e2e_p50_ms", at_1m["scann_p50_ms"]),
             "query_p99_ms_1m": at_1m and at_1m.get("scann_e2e_p99_ms", at_1m["scann_p99_ms"]),
             "query_latency": "end to end" if FLAGS.end_to_end else "search only",
+            "scann_search_p50_ms_1m": at_1m and at_1m["scann_p50_ms"],
             "query_floor": floor,
             "index_bytes_per_mention": largest["scann_bytes_per_mention"],
             "index_peak_rss_mb": largest["peak_rss_mb"],

@@ -65,3 +65,21 @@ def eval_corpus(tmp_path_factory):
     (root / "b.txt").write_text(CORPUS_B)
     tiny_bert(root / "bert", WORDS[3:])
     return root, str(tiny_checkpoint(root / "model"))
+
+
+@pytest.fixture(scope="session")
+def markup_index(tmp_path_factory):
+    """(directory, model, head) of an index of tiny_index.FIRST and a document with markup."""
+    from support.served import MARKUP
+    from support.tiny_index import FIRST, jsonl, write_head
+    from support.tiny_models import tiny_checkpoint
+
+    from ner_jax.index import IndexConfig, build_corpus_index, read_documents
+
+    root = tmp_path_factory.mktemp("served")
+    model = str(tiny_checkpoint(root / "model"))
+    head = write_head(root / "head.safetensors", model, 0)
+    documents = read_documents([jsonl(root / "docs.jsonl", [*FIRST, MARKUP])])
+    config = IndexConfig(model=model, head=head, batch_docs=len(documents))
+    build_corpus_index(documents, root / "index", config, progress=False)
+    return root / "index", model, head

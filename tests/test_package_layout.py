@@ -10,7 +10,18 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "ner_jax"
 # Bottom to top: a sub-package may import those before it, never those after it.
-LAYERS = ("files", "data", "model", "features", "head", "detector", "index", "evaluation", "cli")
+LAYERS = (
+    "files",
+    "data",
+    "model",
+    "features",
+    "head",
+    "detector",
+    "index",
+    "evaluation",
+    "serve",
+    "cli",
+)
 
 
 def imported_modules(path: Path) -> list[tuple[int, str, tuple[str, ...]]]:

@@ -49,6 +49,9 @@ COMMANDS = {
         "documents of an index mentioning a described entity type",
         "DESCRIPTION...",
     ),
+    "serve": Command(
+        "ner_jax.cli.serve", "a search page and JSON API over an index, its model loaded once"
+    ),
 }
 
 

@@ -33,7 +33,7 @@ from ner_jax.detector import check_threshold
 from ner_jax.files import atomic, swap_in
 from ner_jax.index.documents import Document, check_unique_ids
 from ner_jax.index.encoder import CorpusEncoder, Encoded, open_encoder
-from ner_jax.index.record import EncoderRecord
+from ner_jax.index.record import EncoderRecord, check_same
 from ner_jax.index.store import Store
 from ner_jax.index.vectors import AUTO_EXACT_BELOW, ExactIndex, VectorIndex, build_index, load_index
 from ner_jax.model import DEFAULT_MODEL
@@ -120,19 +120,23 @@ def add_to_index(
     head: str | None = None,
     batch_docs: int = 256,
     progress: bool = True,
+    encoder: CorpusEncoder | None = None,
 ) -> dict:
     """Encode only the new documents and swap in the grown index; a summary.
 
     model/head default to the index's own; others are refused (EncoderMismatch). The detector
     runs at the index's recorded operating point. Document ids already in the index are
-    rejected."""
+    rejected. `encoder`: the index's own, already loaded (a Retriever's), checked against the
+    record; model and head are then ignored."""
     target = Path(directory)
     record, manifest = read_meta(target)
     with Store(target / STORE) as store:
         check_unique_ids(documents, store.existing_ids([d.id for d in documents]))
     with _locked(target):
         started = time.perf_counter()
-        encoder = open_encoder(record, target, model, head)
+        if encoder is None:
+            encoder = open_encoder(record, target, model, head)
+        check_same(record, encoder.record, target)
         encoder.check_can_read(documents)
         base = manifest["generation"]  # a work directory from another base is not reused
         encoded, batches = _encode_resumably(encoder, documents, target, base, batch_docs, progress)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from ner_jax.index.build import STORE, VECTORS, read_meta
+import numpy as np
+
+from ner_jax.index.build import STORE, VECTORS, add_to_index, read_meta
+from ner_jax.index.documents import Document
 from ner_jax.index.encoder import CorpusEncoder, open_encoder
 from ner_jax.index.sharded import ShardedStore, is_sharded, open_sharded
 from ner_jax.index.store import ClosedOnExit, Store
@@ -71,28 +75,65 @@ class Retriever(ClosedOnExit):
     def close(self) -> None:
         self.store.close()
 
+    def add(self, documents: Sequence[Document], progress: bool = False) -> dict:
+        """Encodes the new documents with this retriever's encoder, swaps in the grown index
+        (build.add_to_index) and searches it from then on; the build's summary."""
+        if is_sharded(self.directory):
+            raise ValueError(f"{self.directory}: adding to a sharded index is not supported")
+        summary = add_to_index(documents, self.directory, progress=progress, encoder=self.encoder)
+        index, store = load_index(self.directory / VECTORS), Store(self.directory / STORE)
+        self.store.close()
+        self.index, self.store = index, store
+        return summary
+
     def search(self, description: str, k: int = 10) -> list[Hit]:
         """The k documents whose best mention is closest to the description, best first.
 
         Neighbours are fetched max(10 k, 100) mentions at a time, growing until k documents
         are found or every mention was seen; ties go to the earlier mention."""
-        if not description.strip():
-            raise ValueError("empty type description")
-        if k <= 0:
-            raise ValueError(f"k must be positive, got {k}")
-        query = self.encoder.queries([description])  # [1, D]
-        wanted = min(len(self.index), max(10 * k, 100))
+        return self.search_many([description], k)[0]
+
+    def search_many(
+        self, descriptions: Sequence[str], k: int | Sequence[int] = 10
+    ) -> list[list[Hit]]:
+        """search() of each description (k: one for all, or one per description): the
+        descriptions are embedded in one forward (which reads the weights once for all of
+        them) and searched in one batched vector search per distinct k."""
+        ks = [k] * len(descriptions) if isinstance(k, int) else list(k)
+        if len(ks) != len(descriptions):
+            raise ValueError(f"{len(descriptions)} descriptions, but {len(ks)} values of k")
+        for description, wanted in zip(descriptions, ks, strict=True):
+            if not description.strip():
+                raise ValueError("empty type description")
+            if wanted <= 0:
+                raise ValueError(f"k must be positive, got {wanted}")
+        if not descriptions:
+            return []
+        queries = self.encoder.queries(list(descriptions))  # [Q, D]
+        results: list[list[Hit]] = [[] for _ in descriptions]
+        for wanted in sorted(set(ks)):
+            rows = [q for q, each in enumerate(ks) if each == wanted]
+            fetched = min(len(self.index), max(10 * wanted, 100))
+            scores, ids = self.index.search(queries[rows], fetched)  # [len(rows), fetched]
+            for r, q in enumerate(rows):
+                results[q] = self._ranked(queries[q : q + 1], scores[r], ids[r], wanted)
+        return results
+
+    def _ranked(self, query: np.ndarray, scores: np.ndarray, ids: np.ndarray, k: int) -> list[Hit]:
+        """The k best documents of one query [1, D], from its first neighbours (scores, ids),
+        fetching 4 times as many while fewer than k documents are found."""
         while True:
-            scores, ids = self.index.search(query, wanted)  # [1, wanted] each
-            found = ids[0] >= 0
-            mentions = self.store.mentions(ids[0][found])
+            found = ids >= 0
+            mentions = self.store.mentions(ids[found])
             by_doc: dict[int, list[MentionHit]] = {}
-            for row, score in zip(ids[0][found], scores[0][found], strict=True):
+            for row, score in zip(ids[found], scores[found], strict=True):
                 doc, start, end, text = mentions[int(row)]
                 by_doc.setdefault(doc, []).append(MentionHit(start, end, text, float(score)))
-            if len(by_doc) >= k or wanted >= len(self.index):
+            if len(by_doc) >= k or len(ids) >= len(self.index):
                 break
-            wanted = min(len(self.index), wanted * 4)
+            scores, ids = (
+                x[0] for x in self.index.search(query, min(len(self.index), len(ids) * 4))
+            )
         # Neighbours arrive best first, so each document's list is already in order.
         ranked = sorted(by_doc, key=lambda d: -by_doc[d][0].score)[:k]
         texts = self.store.documents(ranked)

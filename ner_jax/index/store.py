@@ -48,7 +48,9 @@ class Store(ClosedOnExit):
         if not path.is_file():
             raise FileNotFoundError(f"document store not found: {path}")
         uri = f"{path.resolve().as_uri()}?mode={'rw' if writable else 'ro'}"
-        self.path, self.db = path, sqlite3.connect(uri, uri=True)
+        # Any thread may use it (a server's search thread uses what the main thread opened),
+        # one at a time: callers never share an open store between concurrent threads.
+        self.path, self.db = path, sqlite3.connect(uri, uri=True, check_same_thread=False)
 
     @classmethod
     def create(cls, path: str | Path) -> Store:

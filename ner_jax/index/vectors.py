@@ -42,8 +42,11 @@ class ScannConfig:
     """
 
     max_leaves: int = 2000
-    leaves_to_search_fraction: float = 0.2  # 0.1: recall@100 0.970 at 1M rows, 0.2: 0.979
-    min_leaves_to_search: int = 10  # a fifth of a small tree is too coarse a cut
+    # At 1M rows, recall@100 with 0.1 of the leaves was 0.979, with 0.15 0.987 and with 0.2
+    # 0.988 for a third more search time (docs/performance.md). SOAR (soar_lambda below) found
+    # no more per millisecond there and takes a third more bytes per row.
+    leaves_to_search_fraction: float = 0.15
+    min_leaves_to_search: int = 10  # 15% of a small tree is too coarse a cut
     # ... and so is one of a mid-sized tree: search at least this many rows' leaves (at D=384,
     # recall@100 at 100k rows was 0.985 with a fifth of the leaves, 0.988 with two fifths).
     min_rows_to_search: int = 25_000
@@ -55,6 +58,10 @@ class ScannConfig:
     # T=0.1, as the paper's T=0.2 does at D=100. At D=1524, 100k rows, a weight of 63 (T=0.2)
     # gave recall@100 0.84 and 3.8 (T=0.05) 0.975.
     anisotropic_threshold: float = 0.1
+    # SOAR (ScaNN >= 1.3): each row is also filed in a second leaf chosen so that its two
+    # residuals are near-orthogonal, so fewer leaves searched find as many neighbours. 0: off.
+    soar_lambda: float = 0.0
+    overretrieve_factor: float = 2.0  # SOAR: candidates over-fetched, for its duplicates
 
     def sized(self, n: int) -> dict:
         leaves = max(1, min(self.max_leaves, round(math.sqrt(n))))
@@ -201,9 +208,18 @@ class ScannIndex(VectorIndex):
         if n < MIN_SCANN_ROWS:
             raise ValueError(f"the scann backend needs at least {MIN_SCANN_ROWS} rows, got {n}")
         sized = config.sized(n)
+        soar = {}
+        if config.soar_lambda > 0:
+            soar = dict(
+                soar_lambda=config.soar_lambda, overretrieve_factor=config.overretrieve_factor
+            )
         searcher = (
             scann.scann_ops_pybind.builder(vectors, 10, "dot_product")
-            .tree(**sized, min_partition_size=min(50, max(1, n // (2 * sized["num_leaves"]))))
+            .tree(
+                **sized,
+                min_partition_size=min(50, max(1, n // (2 * sized["num_leaves"]))),
+                **soar,
+            )
             .score_ah(
                 config.dimensions_per_block,
                 config.anisotropic_threshold,

@@ -106,8 +106,8 @@ def test_scann_tree_is_sized_by_corpus():
     assert config.sized(100_000) == dict(  # 25,000 rows' worth of 316 leaves of ~316 rows
         num_leaves=316, num_leaves_to_search=79, training_sample_size=100_000
     )
-    assert config.sized(1_000_000) == dict(  # a fifth of the leaves
-        num_leaves=1000, num_leaves_to_search=200, training_sample_size=250_000
+    assert config.sized(1_000_000) == dict(  # 15% of the leaves
+        num_leaves=1000, num_leaves_to_search=150, training_sample_size=250_000
     )
     assert config.sized(10**8)["num_leaves"] == 2000
 
