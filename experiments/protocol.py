@@ -25,6 +25,7 @@ flags.DEFINE_string("model", "gemma3-270m", "named model")
 flags.DEFINE_string("data", os.environ.get("NER_JAX_DATA", "../shared/data"), "data root")
 flags.DEFINE_string("features", None, "feature store root (default: <out>/features)")
 flags.DEFINE_list("variants", None, "head variants to run (default: all of configs/head.py)")
+flags.DEFINE_string("report", "evaluate", "the evaluation's directory in --out")
 
 
 def extract_once(trainings, corpora, features: str) -> None:
@@ -75,7 +76,7 @@ def main(argv: list[str]) -> None:
     report = evaluate(
         EvaluateConfig(
             data=corpus.files,
-            out=str(out / "evaluate"),
+            out=str(out / FLAGS.report),
             systems=("bm25", "minilm", "minilm_mentions", "raw"),
             model=FLAGS.model,
             heads=tuple(heads),
@@ -87,7 +88,7 @@ def main(argv: list[str]) -> None:
         )
     )
     print(summary(report))
-    print(f"\n{len(report['systems'])} systems; report in {out / 'evaluate'}")
+    print(f"\n{len(report['systems'])} systems; report in {out / FLAGS.report}")
 
 
 if __name__ == "__main__":

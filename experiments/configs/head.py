@@ -35,6 +35,11 @@ def multiconer(data: str) -> Corpus:
     return Corpus(files, f"{data}/queries/multiconer.json")
 
 
+def fewnerd(data: str, split: str) -> Corpus:
+    """Few-NERD INTER's train or dev sample: separate corpora (the files share no sentence)."""
+    return Corpus((f"{data}/fewnerd_inter_train/{split}.txt",), f"{data}/queries/fewnerd.json")
+
+
 def crossner_split(data: str, *splits: str) -> tuple[str, ...]:
     return tuple(f"{data}/crossner/{d}/{s}.txt" for d in DOMAINS for s in splits)
 
@@ -61,7 +66,63 @@ def protocol(name: str, data: str) -> TrainConfig:
             ),
             (f"{mc}/en-dev.conll", *crossner_split(data, "dev")),
         )
+    if name == "three":  # all three corpora, about 100 types (query words shared across corpora)
+        return TrainConfig(
+            (multiconer(data), crossner(data), fewnerd(data, "train"), fewnerd(data, "dev")),
+            (
+                f"{mc}/en-train90.conll",
+                f"{mc}/en-train10.conll",
+                *crossner_split(data, "train", "test"),
+                f"{data}/fewnerd_inter_train/train.txt",
+            ),
+            (
+                f"{mc}/en-dev.conll",
+                *crossner_split(data, "dev"),
+                f"{data}/fewnerd_inter_train/dev.txt",
+            ),
+        )
     raise ValueError(f"unknown protocol {name!r}")
+
+
+# Leave-types-out selection (protocol `three`): whole families of types held out of training,
+# so that no near-synonym of a held-out type trains (astronomy, chemistry and biology, music
+# works, transport, food and drink, religion, periodicals, events, landforms). Steps, variants
+# and the raw mix are chosen by these types' R-Precision on the selection files; the shipped
+# head then trains on every type for the chosen number of steps.
+HELD_OUT_TYPES = (
+    "astronomical object",
+    "astronomy thing",
+    "chemical compound",
+    "chemical element",
+    "enzyme",
+    "protein",
+    "biology thing",
+    "album",
+    "song",
+    "musical work",
+    "music genre",
+    "musical instrument",
+    "airport",
+    "station",
+    "road or railway or highway or transit",
+    "ship",
+    "airplane",
+    "vehicle",
+    "aerospace manufacturer",
+    "food",
+    "drink",
+    "cleric",
+    "god",
+    "academic journal",
+    "magazine",
+    "media or news paper",
+    "election",
+    "protest",
+    "disaster",
+    "island",
+    "mountain",
+)
+WORDINGS = "experiments/configs/wordings.json"  # several wordings per training type, by hand
 
 
 # Taps by role, per model (read from results/probe/*_multiconer-dev.json, the training side of
@@ -88,30 +149,60 @@ VARIANTS = {
     # the tap's own cosine (Head.project). Under both protocols every head gained from that
     # mix, which keeps what the raw tap knows of types training never showed.
     "default": (("tap",), False, PAPER),
+    # The default with anchors drawn among several wordings of each type (WORDINGS).
+    "words": (("tap",), False, PAPER),
+    # The recipe chosen on types held out of training (experiments/leave_types_out.py): the
+    # paper's loss on the tap, stopped after 200 steps and not mixed with the tap. Held-out
+    # types peak there; later steps fit the training types at the unseen ones' expense.
+    "early": (("tap",), False, dataclasses.replace(PAPER, steps=200, eval_every=200)),
 }
-RAW_MIX = {"default": 0.5}  # variant -> TrainConfig.raw_mix (0 elsewhere)
+RAW_MIX = {"default": 0.5, "words": 0.5}  # variant -> TrainConfig.raw_mix (0 elsewhere)
+WORDED = ("words",)  # variants trained on WORDINGS
 DEFAULT_VARIANT = "default"
+# The shipped head: the recipe experiments/leave_types_out.py chose on held-out types
+# (results/head_lto/report.md), trained on every type of the three corpora for its steps.
+SHIPPED = {"variant": "default", "steps": 200, "raw_mix": 0.0, "query_reading": ()}
+
+
+def shipped(data: str, model: str, variant: str, steps: int, raw_mix: float, query_reading=()):
+    """The three corpora, every type, a fixed number of steps (evaluated once, at the end, so
+    the last step is the head: the selection was made on held-out types beforehand)."""
+    config = get_config(f"lto_{variant}", data, model)
+    optim = dataclasses.replace(config.optim, steps=steps, eval_every=steps)
+    return dataclasses.replace(
+        config,
+        name="shipped",
+        held_out_types=(),
+        optim=optim,
+        raw_mix=raw_mix,
+        query_reading=tuple(query_reading),
+    )
 
 
 def get_config(name: str, data: str, model: str = "gemma3-270m") -> TrainConfig:
-    """NAME is `tiny`, `shipped`, or `<a|b>_<variant>` with a variant of VARIANTS."""
+    """NAME is `tiny`, `shipped`, or `<a|b|lto>_<variant>` with a variant of VARIANTS (`lto`:
+    all three corpora, selected on HELD_OUT_TYPES)."""
     if name == "tiny":  # a smoke run on the model's default tap: one CrossNER domain, two steps
         optim = OptimConfig(
             hidden=16, out=8, steps=2, eval_every=1, types_per_batch=2, mentions_per_type=4
         )
         corpus = Corpus(crossner_split(data, "train", "dev")[:2], f"{data}/queries/crossner.json")
         return TrainConfig((corpus,), corpus.files[:1], corpus.files[1:], name, model, optim=optim)
-    which, _, variant = ("all", "", DEFAULT_VARIANT) if name == "shipped" else name.partition("_")
-    if variant not in VARIANTS or which not in ("a", "b", "all"):
+    if name == "shipped":
+        return shipped(data, model, **SHIPPED)
+    which, _, variant = name.partition("_")
+    if variant not in VARIANTS or which not in ("a", "b", "all", "lto"):
         raise ValueError(
-            f"unknown config {name!r}: tiny, shipped or a_/b_ + one of {list(VARIANTS)}"
+            f"unknown config {name!r}: tiny, shipped or a_/b_/lto_ + one of {list(VARIANTS)}"
         )
     if model not in MODEL_TAPS:
         raise ValueError(f"no tap roles for {model!r}; known: {list(MODEL_TAPS)}")
     roles, sentence_end, optim = VARIANTS[variant]
     taps = tuple(MODEL_TAPS[model][role] for role in roles)
     return dataclasses.replace(
-        protocol(which, data),
+        protocol("three" if which == "lto" else which, data),
+        held_out_types=HELD_OUT_TYPES if which == "lto" else (),
+        wordings=WORDINGS if variant in WORDED else None,
         name=name,
         model=model,
         taps=taps,

@@ -24,6 +24,8 @@ def define_flags() -> None:
     )
     flags.DEFINE_list("fuse", [], "fused system pairs A+B, e.g. head+minilm")
     flags.DEFINE_string("seen_types", None, "JSON list of labels seen in training: score the rest")
+    flags.DEFINE_string("groups", None, "JSON map group -> labels: score each group's queries")
+    flags.DEFINE_string("paraphrases", None, "JSON map label -> wordings: score every wording")
     flags.DEFINE_string("features", None, "feature store root to reuse (default: <out>/features)")
     flags.DEFINE_string("query_template", QUERY_TEMPLATE, "raw systems' query text, {} = words")
     flags.DEFINE_bool("catch_all_queries", False, "also query catch-all types (misc, Other*)")

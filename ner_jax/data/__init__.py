@@ -2,6 +2,7 @@
 
 from ner_jax.data.benchmark import (
     Benchmark,
+    Query,
     build_benchmark,
     is_catch_all,
     load_query_words,
@@ -13,6 +14,7 @@ from ner_jax.data.metrics import NO_MENTION, best_mention_scores, evaluate_ranki
 __all__ = [
     "Benchmark",
     "NO_MENTION",
+    "Query",
     "Sentence",
     "Span",
     "best_mention_scores",

@@ -23,6 +23,8 @@ class EvaluateConfig:
     heads: tuple[str, ...] = ()  # head files, "PATH" (system `head`) or "NAME=PATH" (`head-NAME`)
     fuse: tuple[str, ...] = ()  # fused pairs of systems, "A+B" (e.g. head+minilm)
     seen_types: str | None = None  # JSON list of labels seen in training: also score the rest
+    groups: str | None = None  # JSON map group -> labels: also score each group's queries
+    paraphrases: str | None = None  # JSON map label -> wordings: score each wording, and spread
     features: str | None = None  # feature store root; None: <out>/features
     query_template: str = QUERY_TEMPLATE  # raw systems' query text (heads use their own)
     queries: str | None = None  # JSON map label -> query words

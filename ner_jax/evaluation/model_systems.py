@@ -26,7 +26,7 @@ from ner_jax.features import (
     InputSpec,
     corpus_features,
     extractor_for,
-    query_inputs,
+    query_readings,
 )
 from ner_jax.head import Head, load_head, shipped_head
 from ner_jax.model import parse_tap, resolve_tap
@@ -63,8 +63,8 @@ def encoder_systems(
     query_texts = [q.text for q in bench.queries]
 
     @functools.cache  # the gold and the detected systems read the same queries
-    def queries(spec: InputSpec, template: str) -> np.ndarray:
-        return query_inputs(extractor, query_texts, spec, template)
+    def queries(spec: InputSpec, template: str, at: tuple[str, ...] = ("last",)) -> np.ndarray:
+        return query_readings(extractor, query_texts, spec, template, at)
 
     systems = {}
     for suffix, (docs, inputs) in read.items():
@@ -78,7 +78,8 @@ def encoder_systems(
 class BestMention:
     """Systems that score a document by its best mention's cosine with each query."""
 
-    queries: Callable[[InputSpec, str], np.ndarray]  # (spec, template) -> [Q, in] query inputs
+    # (spec, template, positions) -> [positions, Q, in] query inputs
+    queries: Callable[..., np.ndarray]
     template: str  # the raw systems' query template (heads bring their own)
     docs: np.ndarray  # [M] document of each mention
     inputs: MentionInputs
@@ -86,11 +87,12 @@ class BestMention:
 
     def raw(self, component: str, block: int) -> Callable[[], np.ndarray]:
         spec = InputSpec((f"{component}@{block}",))
-        return lambda: self._scores(self.queries(spec, self.template), self.inputs(spec))
+        return lambda: self._scores(self.queries(spec, self.template)[0], self.inputs(spec))
 
     def projected(self, head: Head) -> Callable[[], np.ndarray]:
         def scores() -> np.ndarray:
-            queries = head.project(self.queries(head.spec, head.query_template))
+            at = tuple(head.query_reading)
+            queries = head.query_vectors(self.queries(head.spec, head.query_template, at))
             return self._scores(queries, head.project(self.inputs(head.spec)))
 
         return scores

@@ -21,6 +21,13 @@ from ner_jax.data import (
 )
 from ner_jax.detector import check_threshold
 from ner_jax.evaluation import baselines
+from ner_jax.evaluation.breakdown import (
+    breakdown_table,
+    group_scores,
+    paraphrase_benchmark,
+    paraphrase_spread,
+    read_groups,
+)
 from ner_jax.evaluation.config import SPANS, SYSTEMS, EvaluateConfig
 from ner_jax.evaluation.minilm import MiniLM
 from ner_jax.evaluation.model_systems import GOLD, encoder_systems
@@ -47,6 +54,8 @@ def evaluate(config: EvaluateConfig) -> dict:
     systems.update(encoder_systems(config, bench, notes))
     check_fusions(config.fuse, systems)
     results = run_systems(config, bench, systems, out / "rankings")
+    if config.paraphrases:
+        notes["paraphrases"] = paraphrases(config, bench)
     report = {
         "config": dataclasses.asdict(config),
         "corpus": {
@@ -130,6 +139,7 @@ def run_systems(
     writes each one's rankings to rankings_dir/<name>.jsonl."""
     relevant = [q.relevant for q in bench.queries]
     seen = set(json.loads(Path(config.seen_types).read_text())) if config.seen_types else None
+    groups = read_groups(config.groups, bench) if config.groups else None
     results, scores = {}, {}
     for name, scores_fn in [*systems.items(), *((p, None) for p in config.fuse)]:
         started = time.perf_counter()
@@ -143,10 +153,26 @@ def run_systems(
         if seen is not None:
             per_query = results[name]["per_query_r_precision"]
             results[name] |= seen_and_unseen(per_query, bench, seen)
+        if groups is not None:
+            per_query = results[name]["per_query_r_precision"]
+            results[name]["groups"] = group_scores(per_query, bench, groups)
         results[name]["seconds"] = round(time.perf_counter() - started, 1)
         write_rankings(rankings_dir / f"{name}.jsonl", bench, rankings)
         logging.info("%s: R-Precision %.3f", name, results[name]["r_precision"])
     return results
+
+
+def paraphrases(config: EvaluateConfig, bench: Benchmark) -> dict[str, dict]:
+    """System -> R-Precision of each wording of the listed types, and its spread over them."""
+    worded = paraphrase_benchmark(config.paraphrases, bench)
+    systems = baseline_systems(config, worded)
+    systems.update(encoder_systems(config, worded, {}))
+    relevant = [q.relevant for q in worded.queries]
+    spread = {}
+    for name, scores_fn in systems.items():
+        per_query = evaluate_rankings(rank(scores_fn(), config.seed), relevant)
+        spread[name] = paraphrase_spread(per_query["per_query_r_precision"], worded)
+    return spread
 
 
 def detection_cost(results: dict[str, dict]) -> dict:
@@ -223,7 +249,7 @@ def summary(report: dict) -> str:
         lines.append(
             f"| {n} | {r['r_precision']:.3f} |{cells} {r['p_at_10']:.3f} | {r['seconds']} |"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + breakdown_table(report))
 
 
 def detector_line(report: dict) -> str:

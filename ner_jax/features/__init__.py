@@ -1,7 +1,9 @@
 """Activations at mentions: batching, the extractor, the on-disk store, and head inputs."""
 
 from ner_jax.features.batching import bucket, plan_batches
+from ner_jax.features.descriptions import head_phrase_end
 from ner_jax.features.extractor import (
+    READINGS,
     Encodings,
     FeatureExtractor,
     extractor_for,
@@ -14,6 +16,7 @@ from ner_jax.features.inputs import (
     corpus_features,
     mention_inputs,
     query_inputs,
+    query_readings,
 )
 from ner_jax.features.store import extract_to_store
 
@@ -22,13 +25,16 @@ __all__ = [
     "FeatureExtractor",
     "InputSpec",
     "QUERY_TEMPLATE",
+    "READINGS",
     "bucket",
     "corpus_features",
     "extract_to_store",
     "extractor_for",
+    "head_phrase_end",
     "l2_normalise",
     "mention_inputs",
     "mention_tokens",
     "plan_batches",
     "query_inputs",
+    "query_readings",
 ]

@@ -19,6 +19,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm import tqdm
 
 from ner_jax.features.batching import Batch, plan_batches
+from ner_jax.features.descriptions import head_phrase_end
 from ner_jax.model import Decoder, LoadedModel, load_model, parse_tap
 
 TRUNCATED = -1  # token index of a mention whose last sub-token fell past the length limit
@@ -33,6 +34,7 @@ DOCUMENT_SEPARATORS = ("<|endoftext|>",)
 # token that the corpus never shows at a mention's end. So queries are read after a space.
 # (Raw attn@15 on pooled CrossNER: 0.454 bare, 0.520 with the space.)
 QUERY_TEMPLATE = " {}"
+READINGS = ("last", "head")  # where embed_queries can read a description
 ONE_DEVICE_TOKENS = 64  # batches of at most this many tokens (queries) run on one device
 # Default tokens per batch and local device. On the CPU a smaller batch keeps a product's rows in
 # cache, which made Gemma's whole forward faster (docs/performance.md); accelerators want large
@@ -132,12 +134,21 @@ class FeatureExtractor:
         return {name: self.model.config.component_width(name) for name in self.components}
 
     def embed_queries(
-        self, texts: Sequence[str], template: str = QUERY_TEMPLATE
+        self, texts: Sequence[str], template: str = QUERY_TEMPLATE, at: Sequence[str] = ("last",)
     ) -> dict[str, np.ndarray]:
         """Type descriptions by the same path as mentions: each text, written into `template`,
-        is one span read at its last token. {component: [len(blocks), len(texts), width]}."""
-        texts = [template.format(t) for t in texts]
-        return self(texts, [[(0, len(t))] for t in texts])[0]
+        is read in one forward at each position of `at` (READINGS: "last", its last token;
+        "head", the end of its head phrase). {component: [len(blocks), len(texts) * len(at),
+        width]}, text-major: row i * len(at) + j is text i at position at[j]."""
+        if unknown := set(at) - set(READINGS):
+            raise ValueError(f"unknown query positions {sorted(unknown)}; known: {READINGS}")
+        before = template.split("{}", 1)[0]  # what the template writes before the description
+        written = [template.format(t) for t in texts]
+        spans = [
+            [(0, len(w)) if p == "last" else (0, len(before) + head_phrase_end(t)) for p in at]
+            for t, w in zip(texts, written, strict=True)
+        ]
+        return self(written, spans)[0]
 
     def encode(
         self, texts: Sequence[str], encodings: Encodings = None

@@ -141,11 +141,24 @@ def query_inputs(
     template: str = QUERY_TEMPLATE,
 ) -> np.ndarray:
     """[Q, spec.width] head inputs of type descriptions (each text is its own sentence),
-    each written into `template` first."""
-    found = extractor.embed_queries(texts, template)
+    each written into `template` first and read at its last token."""
+    return query_readings(extractor, texts, spec, template)[0]
+
+
+def query_readings(
+    extractor: FeatureExtractor,
+    texts: Sequence[str],
+    spec: InputSpec,
+    template: str = QUERY_TEMPLATE,
+    at: Sequence[str] = ("last",),
+) -> np.ndarray:
+    """[len(at), Q, spec.width] head inputs of type descriptions read at each position of `at`
+    (FeatureExtractor.embed_queries), all in one forward."""
+    found = extractor.embed_queries(texts, template, at)
     blocks = list(extractor.blocks)
 
     def get(component: str, block: int) -> np.ndarray:
         return found[component][blocks.index(block)]
 
-    return spec.combine(get, get)
+    inputs = spec.combine(get, get)  # [Q * len(at), width], text-major
+    return inputs.reshape(len(texts), len(at), -1).transpose(1, 0, 2)

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ner_jax.features import QUERY_TEMPLATE, InputSpec, l2_normalise
+from ner_jax.features import QUERY_TEMPLATE, READINGS, InputSpec, l2_normalise
 from ner_jax.files import load_params, save_params, shipped_weights
 from ner_jax.head.projection import ProjectionHead, unit_outputs
 from ner_jax.head.reduction import fit_projection, kept_energy
@@ -31,6 +31,25 @@ class Head:
     @property
     def query_template(self) -> str:
         return self.record.get("query_template", QUERY_TEMPLATE)
+
+    @property
+    def query_reading(self) -> dict[str, float]:
+        """Where a description is read (features.READINGS) and each position's weight in its
+        vector; heads without the field read the last token alone."""
+        return dict(self.record.get("query_reading", {"last": 1.0}))
+
+    def query_vectors(self, readings: np.ndarray) -> np.ndarray:
+        """[len(query_reading), Q, in] inputs read at query_reading's positions (in its order;
+        features.query_readings) -> [Q, out_width] unit vectors: each position's output, by
+        its weight, summed and re-normalised."""
+        weights = list(self.query_reading.values())
+        if len(readings) != len(weights):
+            raise ValueError(f"{len(readings)} readings for the {len(weights)} query positions")
+        if len(weights) == 1:
+            return self.project(readings[0])
+        return l2_normalise(
+            sum(w * self.project(x) for w, x in zip(weights, readings, strict=True))
+        )
 
     @property
     def raw_mix(self) -> float:
@@ -109,6 +128,14 @@ def load_head(path: str | Path) -> Head:
         record["hidden"], record["out"], record["dropout"], record.get("skip", 0.0)
     )
     spec = InputSpec(tuple(record["taps"]), record["sentence_end"])
+    reading = record.get("query_reading", {"last": 1.0})
+    if not (isinstance(reading, dict) and reading and set(reading) <= set(READINGS)) or not all(
+        isinstance(w, int | float) and w > 0 for w in reading.values()
+    ):
+        raise ValueError(
+            f"{weights_path(path)}: query_reading {reading!r} must give positive weights to "
+            f"positions of {READINGS}"
+        )
     return Head(record["model"], spec, module, params, record)
 
 

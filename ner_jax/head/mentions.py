@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +51,11 @@ class MentionSet:
     type_names: list[str]  # query words of each type
     anchors: np.ndarray  # [T, in] head inputs of the type names
     files: dict[str, dict[str, int]]  # file -> {"documents", "mentions"} that went in
+    # Other wordings of each type, if training draws among them: [T, W, in] head inputs (rows
+    # past a type's own count repeat its first wording) and [T] how many each type has.
+    wordings: np.ndarray | None = None
+    wording_counts: np.ndarray | None = None
+    queried: np.ndarray | None = None  # [T] bool: types whose R-Precision counts (None: all)
 
     def __len__(self) -> int:
         return len(self.types)
@@ -72,8 +77,14 @@ def load_mentions(
     features_root: Path,
     progress: bool = True,
     template: str = QUERY_TEMPLATE,
+    types: Callable[[str], bool] | None = None,
+    wordings: Mapping[str, Sequence[str]] | None = None,
+    queried: Callable[[str], bool] | None = None,
 ) -> MentionSet:
-    """The mentions of documents whose first occurrence is in one of `files`."""
+    """The mentions of documents whose first occurrence is in one of `files`, of the types
+    (query words) that `types` accepts (None: all); with `wordings` (query words -> other
+    wordings of the type), each type's wordings are read too; with `queried`, only the types
+    it accepts are scored by `retrieval_score` (the others remain as distractors)."""
     wanted = {os.fspath(f) for f in files}
     known = {os.fspath(f) for c in corpora for f in c.files}
     if missing := sorted(wanted - known):
@@ -85,9 +96,13 @@ def load_mentions(
         bench = build_benchmark(corpus.files, words)
         features = corpus_features(extractor, bench, features_root, progress)
         doc_files = [file_of(d.id) for d in bench.documents]
+        type_words = [words.get(t) or natural_words(t) for t in features.mention_types]
         take = np.array(
             [
-                doc_files[d] in wanted and features.kept[m] and not is_catch_all(t)
+                doc_files[d] in wanted
+                and features.kept[m]
+                and not is_catch_all(t)
+                and (types is None or types(type_words[m]))
                 for m, (d, t) in enumerate(
                     zip(features.mention_docs, features.mention_types, strict=True)
                 )
@@ -96,9 +111,9 @@ def load_mentions(
         )
         if take.any():
             inputs.append(features.inputs(spec)[take])
-        types = np.asarray(features.mention_types)[take]
-        for d, t in zip(features.mention_docs[take], types, strict=True):
-            names.append(words.get(t) or natural_words(t))
+        for m in np.flatnonzero(take):
+            d = features.mention_docs[m]
+            names.append(type_words[m])
             docs.append(d + offset)
             used.setdefault(doc_files[d], {"documents": set(), "mentions": 0})
             used[doc_files[d]]["documents"].add(int(d))
@@ -109,17 +124,45 @@ def load_mentions(
     type_names = sorted(set(names))
     index = {n: i for i, n in enumerate(type_names)}
     logging.info("%d mentions of %d types from %d files", len(names), len(index), len(used))
+    anchors = query_inputs(extractor, type_names, spec, template).astype(np.float32)
     return MentionSet(
         inputs=np.concatenate(inputs).astype(np.float32),
         types=np.array([index[n] for n in names], np.int32),
         docs=np.array(docs, np.int64),
         type_names=type_names,
-        anchors=query_inputs(extractor, type_names, spec, template).astype(np.float32),
+        anchors=anchors,
         files={
             f: {"documents": len(u["documents"]), "mentions": u["mentions"]}
             for f, u in sorted(used.items())
         },
+        queried=None if queried is None else np.array([queried(t) for t in type_names], bool),
+        **(read_wordings(extractor, spec, template, type_names, anchors, wordings) or {}),
     )
+
+
+def read_wordings(
+    extractor: FeatureExtractor,
+    spec: InputSpec,
+    template: str,
+    type_names: Sequence[str],
+    anchors: np.ndarray,
+    wordings: Mapping[str, Sequence[str]] | None,
+) -> dict | None:
+    """MentionSet's `wordings` and `wording_counts`: each type's query words (its anchor) and
+    then its other wordings, if `wordings` lists any."""
+    if not wordings:
+        return None
+    others = [[w for w in wordings.get(name, ()) if w != name] for name in type_names]
+    width = 1 + max(map(len, others))
+    flat = [w for ws in others for w in ws]
+    read = query_inputs(extractor, flat, spec, template).astype(np.float32) if flat else None
+    table = np.repeat(anchors[:, None], width, axis=1)  # [T, W, in]
+    at = 0
+    for t, ws in enumerate(others):
+        table[t, 1 : 1 + len(ws)] = read[at : at + len(ws)]
+        at += len(ws)
+    counts = np.array([1 + len(ws) for ws in others], np.int32)
+    return {"wordings": table, "wording_counts": counts}
 
 
 def retrieval_score(
@@ -127,6 +170,8 @@ def retrieval_score(
 ) -> float:
     """Macro R-Precision of best-mention retrieval over the set's own documents and types."""
     doc_ids, docs = np.unique(mentions.docs, return_inverse=True)
-    relevant = [np.unique(docs[mentions.types == t]) for t in range(len(mentions.type_names))]
-    scores = best_mention_scores(query_vectors @ mention_vectors.T, docs, len(doc_ids))
+    count = len(mentions.type_names)
+    scored = np.arange(count) if mentions.queried is None else np.flatnonzero(mentions.queried)
+    relevant = [np.unique(docs[mentions.types == t]) for t in scored]
+    scores = best_mention_scores(query_vectors[scored] @ mention_vectors.T, docs, len(doc_ids))
     return evaluate_rankings(rank(scores, seed), relevant)["r_precision"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import hashlib
+import json
 import time
 from pathlib import Path
 
@@ -35,12 +36,37 @@ class TrainConfig:
     optim: OptimConfig = OptimConfig()
     features: str | None = None  # feature store root; None: <workdir>/features
     max_tokens: int = 512
+    # JSON map query words -> wordings of the type (the query words first); training anchors
+    # are drawn among them. None: the query words alone.
+    wordings: str | None = None
+    # Leave-types-out selection: these types (query words) never train; the step is selected
+    # on them alone, a score of types the head has not seen. Empty: select on all types.
+    held_out_types: tuple[str, ...] = ()
+    # Where descriptions are read at search time, with weights (Head.query_reading); training
+    # anchors are read at their last token either way. Empty: the last token alone.
+    query_reading: tuple[tuple[str, float], ...] = ()
 
     def spec(self) -> InputSpec:
         if self.taps:
             return InputSpec(self.taps, self.sentence_end)
         tap = resolve_tap(self.model)
         return InputSpec((f"{tap.component}@{tap.block}",), self.sentence_end)
+
+
+def read_wordings_file(path: str) -> dict[str, list[str]]:
+    """A JSON map query words -> the type's wordings, each list starting with the query words."""
+    try:
+        table = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise ValueError(f"wordings file {path}: {error}") from None
+    if not isinstance(table, dict):
+        raise ValueError(f"wordings file {path}: expected a JSON object of lists")
+    for words, listed in table.items():
+        if not (isinstance(listed, list) and listed and all(isinstance(w, str) for w in listed)):
+            raise ValueError(f"wordings file {path}: {words!r} needs a non-empty list of strings")
+        if listed[0] != words:
+            raise ValueError(f"wordings file {path}: {words!r}'s list must start with {words!r}")
+    return table
 
 
 def file_digest(path: str) -> str:
@@ -60,12 +86,22 @@ def train_head(
     extractor = extractor_for(config.model, spec.taps, max_tokens=config.max_tokens)
     root = Path(config.features) if config.features else workdir / "features"
 
-    def mentions(files):
+    wordings = read_wordings_file(config.wordings) if config.wordings else None
+    held_out = set(config.held_out_types)
+
+    def mentions(files, **kwargs):
+        template = config.query_template
         return load_mentions(
-            extractor, spec, config.corpora, files, root, progress, config.query_template
+            extractor, spec, config.corpora, files, root, progress, template, **kwargs
         )
 
-    train_set, select_set = mentions(config.train), mentions(config.select)
+    # Leave-types-out: the held-out types never train and are the only ones selection scores
+    # (the other types' mentions stay in the selection set as distractors).
+    trained = (lambda t: t not in held_out) if held_out else None
+    train_set = mentions(config.train, types=trained, wordings=wordings)
+    select_set = mentions(config.select, queried=held_out.__contains__ if held_out else None)
+    if missing := held_out - set(select_set.type_names):
+        raise ValueError(f"held_out_types {sorted(missing)} have no mentions to select on")
     started = time.perf_counter()
     state = train(train_set, select_set, config.optim, workdir, progress, stop_after)
     if int(state["step"]) < config.optim.steps:
@@ -80,6 +116,7 @@ def train_head(
         "dropout": config.optim.dropout,
         "skip": config.optim.skip,
         "query_template": config.query_template,
+        **({"query_reading": dict(config.query_reading)} if config.query_reading else {}),
         "raw_mix": config.raw_mix,
         "raw_width": extractor.model.config.component_width(spec.parsed[0][0]),
         "trained": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -87,7 +124,14 @@ def train_head(
         "data": {
             "train": _describe(train_set),
             "select": _describe(select_set),
-            "sha256": {f: file_digest(f) for f in sorted({*config.train, *config.select})},
+            "selection": "types held out of training" if held_out else "every type",
+            "wordings": {t: list(wordings.get(t, [t])) for t in train_set.type_names}
+            if wordings
+            else None,
+            "sha256": {
+                f: file_digest(f)
+                for f in sorted({*config.train, *config.select, *filter(None, [config.wordings])})
+            },
         },
         "metrics": {
             "best_step": int(state["best_step"]),
@@ -107,9 +151,13 @@ def train_head(
 
 def _describe(mentions) -> dict:
     counts = mentions.counts()
-    return {
+    described = {
         "files": mentions.files,
         "mentions": len(mentions),
         "documents": int(len(np.unique(mentions.docs))),
         "types": {name: int(n) for name, n in zip(mentions.type_names, counts, strict=True)},
     }
+    if mentions.queried is not None:
+        scored = zip(mentions.type_names, mentions.queried, strict=True)
+        described["scored_types"] = [name for name, queried in scored if queried]
+    return described

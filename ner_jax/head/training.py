@@ -65,15 +65,22 @@ class QuietOrbax(std_logging.Filter):
 
 def sample_batch(mentions: MentionSet, optim: OptimConfig, step: int) -> dict[str, np.ndarray]:
     """The step's batch (host arrays), a pure function of (seed, step). Types are drawn
-    uniformly, so rare types weigh as much as common ones; mentions with replacement."""
+    uniformly, so rare types weigh as much as common ones; mentions with replacement. With
+    several wordings per type, each anchor is one of its type's wordings, drawn uniformly."""
     rng = np.random.default_rng([optim.seed, step])
     count = len(mentions.type_names)
     chosen = rng.choice(count, min(optim.types_per_batch, count), replace=False)
     by_type = [np.flatnonzero(mentions.types == t) for t in chosen]
     positives = np.stack([rng.choice(rows, optim.mentions_per_type) for rows in by_type])
+    anchors = mentions.anchors[chosen]
+    if mentions.wordings is not None:  # its own stream: single-wording batches stay as they were
+        which = np.random.default_rng([optim.seed, step, 1]).integers(
+            mentions.wording_counts[chosen]
+        )
+        anchors = mentions.wordings[chosen, which]
     if optim.loss == "info_nce":
         return {
-            "anchors": mentions.anchors[chosen],
+            "anchors": anchors,
             "mentions": mentions.inputs[positives.reshape(-1)],
             "types": np.repeat(np.arange(len(chosen), dtype=np.int32), optim.mentions_per_type),
         }
@@ -81,7 +88,7 @@ def sample_batch(mentions: MentionSet, optim: OptimConfig, step: int) -> dict[st
     negatives = optim.random_negatives + optim.hard_pool
     drawn = np.stack([rng.choice(rows, negatives) for rows in others])
     return {
-        "anchors": mentions.anchors[chosen],
+        "anchors": anchors,
         "positives": mentions.inputs[positives],
         "random": mentions.inputs[drawn[:, : optim.random_negatives]],
         "pool": mentions.inputs[drawn[:, optim.random_negatives :]],

@@ -17,7 +17,7 @@ from ner_jax.detector import (
     resolve_detector,
     shipped_detector,
 )
-from ner_jax.features import FeatureExtractor, extractor_for, mention_inputs, query_inputs
+from ner_jax.features import FeatureExtractor, extractor_for, mention_inputs, query_readings
 from ner_jax.files import atomic
 from ner_jax.head import Head, load_head, shipped_head, weights_path
 from ner_jax.index.documents import Document, MentionsNeeded
@@ -214,8 +214,15 @@ class CorpusEncoder:
 
     def queries(self, texts: Sequence[str]) -> np.ndarray:
         """[Q, D] unit vectors of type descriptions."""
+        return self.queries_and_kinds(texts)[0]
+
+    def queries_and_kinds(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """([Q, D] unit vectors of type descriptions, [Q, D] of their head phrases: the kind
+        of entity a description names, "castle" in "castle in Scotland"), in one forward."""
         spec, template = self.head.spec, self.record.query_template
-        return self.head.project(query_inputs(self.extractor, texts, spec, template))
+        at = (*self.head.query_reading, "head")
+        readings = query_readings(self.extractor, texts, spec, template, at)
+        return self.head.query_vectors(readings[:-1]), self.head.project(readings[-1])
 
     def check_can_read(self, documents: Sequence[Document]) -> None:
         """Raises MentionsNeeded if some documents have no spans and there is no detector."""

@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ner_jax.features import head_phrase_end
 from ner_jax.index.build import STORE, VECTORS, add_to_index, read_meta
 from ner_jax.index.documents import Document
 from ner_jax.index.encoder import CorpusEncoder, open_encoder
@@ -22,15 +23,19 @@ class MentionHit(NamedTuple):
     start: int  # character offsets into the document's text, end exclusive
     end: int
     text: str
-    score: float  # cosine with the query
+    # Cosine with the query; for the first mention of a compositional description's hit, with
+    # its head phrase (Retriever._shown).
+    score: float
 
 
 @dataclasses.dataclass(frozen=True)
 class Hit:
     doc_id: str
-    score: float  # the best mention's cosine
+    score: float  # the best mention's cosine with the description: the document's rank
     text: str
-    mentions: list[MentionHit]  # its mentions among the retrieved neighbours, best first
+    # Its mentions among the retrieved neighbours, best first (a compositional description's
+    # hit shows the mention of the kind it names first: Retriever._shown).
+    mentions: list[MentionHit]
 
     def as_dict(self) -> dict:
         return {
@@ -109,19 +114,30 @@ class Retriever(ClosedOnExit):
                 raise ValueError(f"k must be positive, got {wanted}")
         if not descriptions:
             return []
-        queries = self.encoder.queries(list(descriptions))  # [Q, D]
+        queries, kinds = self.encoder.queries_and_kinds(list(descriptions))  # [Q, D] each
         results: list[list[Hit]] = [[] for _ in descriptions]
         for wanted in sorted(set(ks)):
             rows = [q for q, each in enumerate(ks) if each == wanted]
             fetched = min(len(self.index), max(10 * wanted, 100))
             scores, ids = self.index.search(queries[rows], fetched)  # [len(rows), fetched]
             for r, q in enumerate(rows):
-                results[q] = self._ranked(queries[q : q + 1], scores[r], ids[r], wanted)
+                text = descriptions[q].rstrip()
+                kind = kinds[q : q + 1] if head_phrase_end(text) < len(text) else None
+                results[q] = self._ranked(queries[q : q + 1], scores[r], ids[r], wanted, kind)
         return results
 
-    def _ranked(self, query: np.ndarray, scores: np.ndarray, ids: np.ndarray, k: int) -> list[Hit]:
+    def _ranked(
+        self,
+        query: np.ndarray,
+        scores: np.ndarray,
+        ids: np.ndarray,
+        k: int,
+        kind: np.ndarray | None = None,
+    ) -> list[Hit]:
         """The k best documents of one query [1, D], from its first neighbours (scores, ids),
-        fetching 4 times as many while fewer than k documents are found."""
+        fetching 4 times as many while fewer than k documents are found. With `kind` [1, D],
+        the vector of the description's head phrase, each document shows that phrase's best
+        mention first (see _shown)."""
         while True:
             found = ids >= 0
             mentions = self.store.mentions(ids[found])
@@ -136,5 +152,27 @@ class Retriever(ClosedOnExit):
             )
         # Neighbours arrive best first, so each document's list is already in order.
         ranked = sorted(by_doc, key=lambda d: -by_doc[d][0].score)[:k]
+        best = {d: by_doc[d][0].score for d in ranked}
+        if kind is not None:
+            by_doc |= self._shown(kind, len(ids), {d: by_doc[d] for d in ranked})
         texts = self.store.documents(ranked)
-        return [Hit(texts[d][0], by_doc[d][0].score, texts[d][1], by_doc[d]) for d in ranked]
+        return [Hit(texts[d][0], best[d], texts[d][1], by_doc[d]) for d in ranked]
+
+    def _shown(
+        self, kind: np.ndarray, fetched: int, by_doc: dict[int, list[MentionHit]]
+    ) -> dict[int, list[MentionHit]]:
+        """The documents' mentions with the head phrase's best one first, where the phrase's
+        `fetched` nearest mentions hold one of theirs. A compositional description ("castle
+        in Scotland") ranks documents by the whole phrase, read at its last word, and their
+        best mention for it is often the attribute's ("Scotland"); the mention to show is the
+        entity of the kind the description names ("castle"), scored against that kind."""
+        scores, ids = (x[0] for x in self.index.search(kind, fetched))
+        found = ids >= 0
+        mentions = self.store.mentions(ids[found])
+        shown: dict[int, list[MentionHit]] = {}
+        for row, score in zip(ids[found], scores[found], strict=True):
+            doc, start, end, text = mentions[int(row)]
+            if doc in by_doc and doc not in shown:  # neighbours arrive best first
+                others = [m for m in by_doc[doc] if (m.start, m.end) != (start, end)]
+                shown[doc] = [MentionHit(start, end, text, float(score)), *others]
+        return shown

@@ -239,3 +239,43 @@ def test_summary_is_the_head_of_the_markdown_report():
         assert table.count("\n") == 2 + len(queries)
     assert "detected spans (d.safetensors)" in summary(detected)
     assert "unseen types" in summary(seen) and "nan" in summary(seen)
+
+
+def test_groups_and_paraphrases_score_every_wording_against_its_types_documents(eval_corpus):
+    root, model = eval_corpus
+    data = (str(root / "a.txt"), str(root / "b.txt"))
+    (root / "groups.json").write_text(json.dumps({"places": ["city", "building"], "all": []}))
+    config = EvaluateConfig(
+        data=data,
+        out=str(root / "out_groups"),
+        systems=("bm25", "raw"),
+        model=model,
+        tap_block=2,
+        groups=str(root / "groups.json"),
+    )
+    with pytest.raises(ValueError, match="groups.json: 'all' needs a non-empty list"):
+        evaluate(config)
+    (root / "groups.json").write_text(json.dumps({"places": ["city", "building"], "x": ["lab"]}))
+    with pytest.raises(ValueError, match=r"group 'x' names \['lab'\], not queried"):
+        evaluate(config)
+    (root / "groups.json").write_text(json.dumps({"places": ["city", "building"]}))
+    wordings = {"city": ["city", "town", "town"], "protein": ["protein", "keratin"]}
+    (root / "paraphrases.json").write_text(json.dumps(wordings))
+    report = evaluate(dataclasses.replace(config, paraphrases=str(root / "paraphrases.json")))
+    types = [q["type"] for q in report["corpus"]["queries"]]
+    for name in ("bm25", "raw"):
+        per_query = dict(zip(types, report["systems"][name]["per_query_r_precision"], strict=True))
+        places = np.mean([per_query["city"], per_query["building"]])
+        assert report["systems"][name]["groups"] == {"places": pytest.approx(places)}
+        spread = report["paraphrases"][name]
+        assert list(spread["types"]) == ["city", "protein"]
+        assert list(spread["types"]["city"]) == ["city", "town"]  # a repeated wording once
+        # The type's own wording scores as the type's query does.
+        assert spread["types"]["city"]["city"] == pytest.approx(per_query["city"])
+        by_type = [np.array(list(s.values())) for s in spread["types"].values()]
+        assert spread["spread"] == pytest.approx(np.mean([s.max() - s.min() for s in by_type]))
+        assert spread["worst"] == pytest.approx(np.mean([s.min() for s in by_type]))
+    # BM25 finds the one protein document by the word "keratin" (no document says "protein").
+    assert report["paraphrases"]["bm25"]["types"]["protein"]["keratin"] == 1.0
+    text = summary(report)
+    assert "| system | places |" in text and "spread (best - worst)" in text

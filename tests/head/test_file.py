@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -12,6 +12,8 @@ import pytest
 from support.reference_head import unit
 from support.shared_data import require_data
 
+from ner_jax.features import InputSpec
+from ner_jax.head import Head, ProjectionHead
 from ner_jax.head.file import load_head, save_head, shipped_head
 from ner_jax.model.registry import DEFAULT_MODEL
 
@@ -28,15 +30,18 @@ def test_a_head_ships_for_the_default_model():
     train = head.record["data"]["train"]
     assert train["mentions"] == sum(train["types"].values())
     assert train["mentions"] == sum(f["mentions"] for f in train["files"].values())
-    # Trained on every training file of both protocols, never on a selection file.
+    # Trained on every training file of both protocols and Few-NERD's training sample, never on
+    # a selection file; chosen on types held out of training.
     files = set(train["files"])
     assert any("en-train90" in f for f in files) and any("en-train10" in f for f in files)
     assert sum("crossner" in f for f in files) == 10
+    assert any("fewnerd_inter_train/train.txt" in f for f in files)
     assert not files & set(head.record["data"]["select"]["files"])
-    # Reduced to 384 dims, fitted on training splits only (never a dev or test file).
+    assert head.record["data"]["selection"] == "every type"  # its recipe was chosen beforehand
+    # Reduced to 384 dims, fitted on the head's own training files (never a selection file).
     assert head.out_width == head.record["dims"] == 384 and out.shape == (3, 384)
     fitted = head.record["projection"]["files"]
-    assert fitted and all("train" in Path(f).name for f in fitted)
+    assert fitted and set(fitted) <= files
     projection = head.projection
     np.testing.assert_allclose(projection.T @ projection, np.eye(384), atol=1e-5)
 
@@ -69,6 +74,10 @@ def test_head_file_round_trips_and_names_bad_files(tmp_path):
     x = np.random.default_rng(0).normal(size=(5, 12)).astype(np.float32)
     expected = unit(module.apply({"params": params}, x))
     np.testing.assert_allclose(head.project(x), expected, rtol=1e-6, atol=1e-6)
+    for reading in ({"middle": 1.0}, {"last": 0.0}, {}):
+        save_head(path, params, record | {"query_reading": reading})
+        with pytest.raises(ValueError, match=r"h\.safetensors: query_reading .* positive weights"):
+            load_head(path)
     (tmp_path / "h.json").write_text(json.dumps({"model": "m"}))
     with pytest.raises(ValueError, match=r"h\.json: record lacks"):
         load_head(path)
@@ -129,3 +138,20 @@ def test_projection_keeps_cosines_of_low_rank_outputs_and_round_trips(tmp_path):
     assert lossy.out_width == 2 and lossy.record["projection"]["kept_energy"] < 0.999
     with pytest.raises(ValueError, match="width 5, the head outputs 12"):
         add_projection(head, full[:, :5], 2, {})
+
+
+def test_a_head_sums_its_readings_by_their_weights():
+    module = ProjectionHead(10, 6, 0.1)
+    params = module.init(jax.random.key(0), np.zeros((1, 8), np.float32))["params"]
+    record = {"query_reading": {"head": 0.75, "last": 0.25}}
+    head = Head("m", InputSpec(("v@1",)), module, params, record)
+    readings = np.random.default_rng(0).normal(size=(2, 3, 8)).astype(np.float32)
+    at_head, at_last = head.project(readings[0]), head.project(readings[1])
+    summed = 0.75 * at_head + 0.25 * at_last
+    expected = summed / np.linalg.norm(summed, axis=1, keepdims=True)
+    np.testing.assert_allclose(head.query_vectors(readings), expected, rtol=1e-5, atol=1e-6)
+    last_only = dataclasses.replace(head, record={})
+    assert last_only.query_reading == {"last": 1.0}
+    np.testing.assert_array_equal(last_only.query_vectors(readings[1:]), at_last)
+    with pytest.raises(ValueError, match="2 readings for the 1 query positions"):
+        last_only.query_vectors(readings)

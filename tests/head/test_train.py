@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -12,7 +13,11 @@ import numpy as np
 import pytest
 from support.tiny_models import tiny_checkpoint
 
-from ner_jax.head.file import load_head
+from ner_jax.data import best_mention_scores
+from ner_jax.features import extractor_for
+from ner_jax.head import Corpus, OptimConfig, TrainConfig, load_head, train_head
+from ner_jax.head.mentions import load_mentions
+from ner_jax.head.train import read_wordings_file
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -127,3 +132,56 @@ def test_launcher_rejects_an_unknown_override(data, tmp_path):
     root, model = data
     result = launch(root, model, tmp_path / "bad", "--set=stepz=3")
     assert result.returncode != 0 and "no field 'stepz'" in result.stderr
+
+
+def test_leave_types_out_trains_without_the_held_out_types_and_selects_on_them(data, tmp_path):
+    root, model = data
+    files = (f"{root}/crossner/ai/train.txt", f"{root}/crossner/ai/dev.txt")
+    wordings = tmp_path / "wordings.json"
+    wordings.write_text(json.dumps({"location": ["location", "place"], "person": ["person"]}))
+    corpora = (Corpus(files, f"{root}/queries/crossner.json"),)
+    optim = OptimConfig(hidden=16, out=8, steps=6, eval_every=1, types_per_batch=2)
+    config = TrainConfig(
+        corpora,
+        files[:1],
+        files[1:],
+        model=model,
+        optim=dataclasses.replace(optim, mentions_per_type=4),
+        wordings=str(wordings),
+        held_out_types=("insulin",),
+    )
+    head = load_head(train_head(config, tmp_path / "lto", progress=False))
+    data_record = head.record["data"]
+    assert set(data_record["train"]["types"]) == {"location", "person", "python"}
+    assert set(data_record["select"]["types"]) == {"insulin", "location", "person", "python"}
+    assert data_record["select"]["scored_types"] == ["insulin"]
+    assert data_record["selection"] == "types held out of training"
+    assert data_record["wordings"]["location"] == ["location", "place"]
+    assert data_record["wordings"]["python"] == ["python"]
+    logged = metrics(tmp_path / "lto")
+    assert [m["step"] for m in logged] == list(range(1, 7))
+    best = max(logged, key=lambda m: m["select_r_precision"])  # the first of equal scores
+    assert head.record["metrics"]["best_step"] == best["step"]
+    # The selection score is the held-out type's alone, and the saved head is that step's.
+    extractor = extractor_for(model, head.spec.taps)
+    select = load_mentions(
+        extractor, head.spec, corpora, files[1:], tmp_path / "lto" / "features", False
+    )
+    vectors, queries = head.project(select.inputs), head.project(select.anchors)
+    insulin = select.type_names.index("insulin")
+    docs = np.unique(select.docs, return_inverse=True)[1]
+    ranked = np.argsort(-best_mention_scores(queries[insulin : insulin + 1] @ vectors.T, docs, 3))
+    relevant = set(docs[select.types == insulin])
+    expected = len(set(ranked[0, : len(relevant)]) & relevant) / len(relevant)
+    assert head.record["metrics"]["select_r_precision"] == pytest.approx(expected, abs=1e-6)
+    assert best["select_r_precision"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_wordings_files_are_checked(tmp_path):
+    bad = tmp_path / "wordings.json"
+    bad.write_text(json.dumps({"castle": ["fortress", "castle"]}))
+    with pytest.raises(ValueError, match=r"wordings.json: 'castle''s list must start with"):
+        read_wordings_file(str(bad))
+    bad.write_text(json.dumps({"castle": []}))
+    with pytest.raises(ValueError, match="needs a non-empty list of strings"):
+        read_wordings_file(str(bad))

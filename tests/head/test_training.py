@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -135,3 +136,39 @@ def test_sample_batch_is_a_function_of_seed_and_step():
     for row, label in zip(a["mentions"], a["types"], strict=True):
         chosen = [t for t in range(6) if np.array_equal(mentions.anchors[t], a["anchors"][label])]
         assert mentions.types[np.flatnonzero((mentions.inputs == row).all(1))[0]] == chosen[0]
+
+
+def test_sample_batch_draws_each_anchor_among_its_types_wordings():
+    plain = toy_mentions()
+    rng = np.random.default_rng(1)
+    counts = np.array([1, 2, 3, 4, 2, 3], np.int32)
+    table = rng.normal(size=(6, 4, 12)).astype(np.float32)
+    table[:, 0] = plain.anchors  # the query words come first
+    for t, n in enumerate(counts):
+        table[t, n:] = table[t, 0]  # padding repeats the first wording
+    worded = dataclasses.replace(plain, wordings=table, wording_counts=counts)
+    for loss in ("info_nce", "triplet"):
+        optim = OptimConfig(loss=loss, types_per_batch=4, mentions_per_type=3)
+        seen = {t: set() for t in range(6)}
+        for step in range(60):
+            a, b = sample_batch(worded, optim, step), sample_batch(plain, optim, step)
+            # The mentions are those a single-wording run draws: only the anchors change.
+            assert all(np.array_equal(a[k], b[k]) for k in a if k != "anchors")
+            for anchor, first in zip(a["anchors"], b["anchors"], strict=True):
+                t = next(t for t in range(6) if np.array_equal(plain.anchors[t], first))
+                hits = [w for w in range(4) if np.array_equal(table[t, w], anchor)]
+                assert hits and min(hits) < counts[t]
+                seen[t].add(min(hits))
+        assert all(seen[t] == set(range(counts[t])) for t in range(6)), seen
+
+
+def test_retrieval_score_counts_only_the_queried_types():
+    mentions = toy_mentions(types=4, per_type=3)
+    vectors = np.eye(4, dtype=np.float32)[mentions.types]  # perfect for every type ...
+    queries = np.eye(4, dtype=np.float32)
+    queries[3] = queries[0]  # ... except type 3, whose query finds type 0's documents
+    assert retrieval_score(vectors, queries, mentions) == 0.75
+    queried = dataclasses.replace(mentions, queried=np.array([False, True, True, False]))
+    assert retrieval_score(vectors, queries, queried) == 1.0
+    queried = dataclasses.replace(mentions, queried=np.array([False, False, False, True]))
+    assert retrieval_score(vectors, queries, queried) == 0.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 from support.tiny_index import FP32, LATER, assert_same_hits, jsonl
 
@@ -52,3 +53,34 @@ def test_search_many_on_a_sharded_index_is_the_single_index(sharded_index):
             assert [h.score for h in got] == pytest.approx([h.score for h in want], abs=FP32)
         with pytest.raises(ValueError, match="sharded index is not supported"):
             sharded.add([])
+
+
+def test_a_compositional_description_ranks_by_itself_and_shows_its_kind_first(corpus_index):
+    root = corpus_index[0]
+    documents = read_documents([root / "first.jsonl"])
+    with Retriever.load(root / "index") as retriever:
+        encoded = retriever.encoder.documents(documents)
+        full, kind = retriever.encoder.queries_and_kinds(["castle in edinburgh"])
+        hits = retriever.search("castle in edinburgh", k=4)
+        plain = retriever.search("castle", k=4)  # no post-modifier: nothing moves
+    by_full, by_kind = encoded.vectors @ full[0], encoded.vectors @ kind[0]
+    best = {d: by_full[encoded.doc == d].max() for d in set(encoded.doc.tolist())}
+    ranked = sorted(best, key=lambda d: -best[d])[:4]
+    assert [h.doc_id for h in hits] == [documents[d].id for d in ranked]
+    for hit, d in zip(hits, ranked, strict=True):
+        assert hit.score == pytest.approx(best[d], abs=1e-5)  # the rank: the whole description
+        rows = np.flatnonzero(encoded.doc == d)
+        shown = rows[np.argmax(by_kind[rows])]  # the mention of the kind "castle"
+        first = hit.mentions[0]
+        assert (first.start, first.end) == (encoded.start[shown], encoded.end[shown])
+        assert first.score == pytest.approx(by_kind[shown], abs=1e-5)
+        rest = [(m.start, m.end) for m in hit.mentions[1:]]
+        assert (first.start, first.end) not in rest
+        assert sorted(rest) == sorted(
+            (encoded.start[r], encoded.end[r]) for r in rows if r != shown
+        )
+    for hit in plain:
+        assert [m.score for m in hit.mentions] == sorted(
+            (m.score for m in hit.mentions), reverse=True
+        )
+        assert hit.score == hit.mentions[0].score

@@ -1,0 +1,124 @@
+"""The head's generated tables: descriptions, query reading, leave-types-out, the new default."""
+
+from __future__ import annotations
+
+import json
+
+from table_format import RESULTS, bold, load, num, table
+
+BASELINES = ("bm25", "minilm")
+DESCRIPTION_SYSTEMS = {
+    "bm25": "BM25",
+    "minilm": "MiniLM, whole sentence",
+    "raw": "raw `attn@15` tap",
+    "head-previous": "previous shipped head",
+    "head-shipped": "**shipped head**",
+    "head-shipped+minilm": "shipped head + MiniLM, fused (reference)",
+}
+
+
+def descriptions() -> str:
+    """The description set with gold spans: groups, the ratio to the best baseline, wordings."""
+    run = load("evaluate/descriptions/report.json")
+    systems, worded = run["systems"], run["paraphrases"]
+    best = max(systems[b]["groups"]["compositional"] for b in BASELINES)
+    rows = []
+    for name, label in DESCRIPTION_SYSTEMS.items():
+        groups, spread = systems[name]["groups"], worded.get(name)
+        compositional = groups["compositional"]
+        cells = [num(compositional), f"{num(compositional / best, 2)}×", num(groups["base"])]
+        cells += [num(spread[k]) for k in ("mean", "worst", "spread")] if spread else [""] * 3
+        rows.append([label, *cells])
+    header = (
+        "gold spans | compositional (48) | × best baseline | base types (25) | "
+        "wordings: mean | worst wording | spread"
+    )
+    return table(header, rows)
+
+
+def descriptions_detected() -> str:
+    """The same set through the shipped detector: R-Precision against gold spans."""
+    run = load("evaluate/descriptions_detected/report.json")
+    systems = run["systems"]
+    rows = []
+    for name in ("bm25", "minilm", "raw", "head-previous", "head-shipped"):
+        label = DESCRIPTION_SYSTEMS[name]
+        gold = systems.get(f"{name}@gold", systems[name])["groups"]
+        found = systems[name]["groups"]
+        rows.append(
+            [label, *(f"{num(found[g])} ({num(gold[g])})" for g in ("compositional", "base"))]
+        )
+    return table("detected spans (gold spans) | compositional | base types", rows)
+
+
+def query_reading() -> str:
+    """Where a head reads a description: the weight of the head phrase against the last token."""
+    heads = {"previous": "previous head", "shipped": "shipped head"}
+    runs = {k: load(f"query_reading/{k}_head/report.json")["rows"] for k in heads}
+    rows = []
+    for i, row in enumerate(runs["shipped"]):
+        cells = [num(runs[k][i][part]) for k in heads for part in ("choose", "report", "base")]
+        rows.append([num(row["head_weight"], 2), *cells])
+    header = " | ".join(
+        ["weight of the head phrase"]
+        + [f"{h}: {p}" for h in heads.values() for p in ("choosing half", "reporting half", "base")]
+    )
+    return table(header, rows)
+
+
+def leave_types_out() -> str:
+    """Held-out types' R-Precision: each variant at its best step, by raw-tap mix."""
+    report = load("head_lto/report.json")
+    chosen = report["chosen"]
+    rows = [
+        [
+            r["variant"],
+            str(r["step"]),
+            num(r["raw_mix"], 2),
+            bold(num(r["held_out_r_precision"]), r == chosen),
+        ]
+        for r in report["rows"]
+    ]
+    return table("variant | best step | raw-tap mix | held-out types, R-Precision", rows)
+
+
+def held_out_curve() -> str:
+    """Held-out types' R-Precision as training goes on (the pure head, no mix)."""
+    runs = {"default": "default", "words": "words", "default_4000_steps": "default, 4000 steps"}
+    curves = {}
+    for name in runs:
+        lines = (RESULTS / "head_lto" / "heads" / name / "metrics.jsonl").read_text().split("\n")
+        curves[name] = {
+            r["step"]: r["select_r_precision"] for r in map(json.loads, filter(None, lines))
+        }
+    steps = [50, 100, 200, 250, 500, 1000, 1500, 2000, 3000]
+    rows = [[runs[n], *(num(curves[n][s]) if s in curves[n] else "" for s in steps)] for n in runs]
+    return table(" | ".join(["step", *map(str, steps)]), rows)
+
+
+def protocols_early() -> str:
+    """Protocols A and B: the previous default recipe beside the one chosen on held-out types."""
+    a = load("protocol_a/gemma3-270m/evaluate_early/report.json")["systems"]
+    b = load("protocol_b/gemma3-270m/evaluate_early/report.json")["systems"]
+    names = {
+        "bm25": "BM25",
+        "minilm": "MiniLM, whole sentence",
+        "raw": "raw `attn@15` tap",
+        "head-default": "previous default (2000 steps, selected on dev sentences, raw mix 0.5)",
+        "head-early": "**new default** (200 steps, chosen on held-out types, no mix)",
+    }
+    rows = []
+    for name, label in names.items():
+        cells = [a[name]["r_precision"], a[name]["unseen_r_precision"], b[name]["r_precision"]]
+        rows.append([label, *map(num, cells)])
+    return table("R-Precision, gold spans | A: CrossNER | A: unseen types | B: MultiCoNER", rows)
+
+
+TABLES = {
+    "descriptions": descriptions,
+    "descriptions-detected": descriptions_detected,
+    "query-reading": query_reading,
+    "head-leave-types-out": leave_types_out,
+    "head-held-out-curve": held_out_curve,
+    "protocols-early": protocols_early,
+}
