@@ -49,6 +49,9 @@ COMMANDS = {
         "documents of an index mentioning a described entity type",
         "DESCRIPTION...",
     ),
+    "import-head": Command(
+        "ner_jax.cli.import_head", "the paper's released PyTorch head as a head file", "PTH"
+    ),
 }
 
 

@@ -108,7 +108,7 @@ def load_head(path: str | Path) -> Head:
     module = ProjectionHead(
         record["hidden"], record["out"], record["dropout"], record.get("skip", 0.0)
     )
-    spec = InputSpec(tuple(record["taps"]), record["sentence_end"])
+    spec = InputSpec(tuple(record["taps"]), record["sentence_end"], record.get("unit_taps", True))
     return Head(record["model"], spec, module, params, record)
 
 

@@ -19,7 +19,7 @@ from ner_jax.detector import (
 )
 from ner_jax.features import FeatureExtractor, extractor_for, mention_inputs, query_inputs
 from ner_jax.files import atomic
-from ner_jax.head import Head, load_head, shipped_head, weights_path
+from ner_jax.head import Head, default_head, head_file, load_head, weights_path
 from ner_jax.index.documents import Document, MentionsNeeded
 from ner_jax.index.record import (
     EncoderMismatch,
@@ -34,13 +34,14 @@ from ner_jax.index.windows import cover_windows, plan_windows
 
 
 def resolve_head(model: str, head: str | Path | None) -> Path:
-    """The head file given, else the one shipped for the model."""
+    """The head file given (`paper`: the paper head imported for the model), else the one
+    shipped for the model, else its imported paper head."""
     if head is not None:
-        return weights_path(head)
-    shipped = shipped_head(model)
-    if shipped is None:
+        return head_file(model, head)
+    found = default_head(model)
+    if found is None:
         raise FileNotFoundError(f"no head ships for model {model!r}: give a head file (--head)")
-    return shipped
+    return found
 
 
 def open_encoder(
@@ -53,7 +54,10 @@ def open_encoder(
     recorded sha256. The detector runs at the recorded operating point, whatever its file's
     record now says."""
     model = record.model if model is None else model
-    head = _recorded(record, directory, "head", shipped_head) if head is None else head
+    if head is None:
+        head = _recorded(record, directory, "head", default_head)
+    else:
+        head = head_file(model, head)
     detector = NO_DETECTOR
     if record.detector_sha256:
         detector = _recorded(record, directory, "detector", shipped_detector)

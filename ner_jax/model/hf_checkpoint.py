@@ -99,6 +99,7 @@ def _rope(values: dict[str, Any], default_theta: float) -> RopeConfig:
         low_freq_factor=float(values.get("low_freq_factor", 1.0)),
         high_freq_factor=float(values.get("high_freq_factor", 4.0)),
         original_max_position_embeddings=int(values.get("original_max_position_embeddings", 8192)),
+        freq_factors=tuple(float(f) for f in values.get("freq_factors", ())),
     )
 
 

@@ -12,8 +12,9 @@ from support.tiny_models import make_model, save_model
 from ner_jax.model.gguf_checkpoint import convert
 from ner_jax.model.hf_checkpoint import load_params
 
-# GGUF carries no Llama 3.1 rope scaling metadata and fixes Gemma 3's layer pattern and query
-# scale, so the GGUF round trip uses models that GGUF can describe.
+# GGUF carries Llama 3.1's rope scaling as per-frequency factors (tests/model/test_llama31.py)
+# and fixes Gemma 3's layer pattern and query scale, so this round trip, which compares configs,
+# uses models that GGUF describes exactly.
 GGUF_MODELS = {
     "llama": dict(rope_parameters=dict(rope_type="default", rope_theta=10_000.0)),
     "qwen2": {},
