@@ -31,7 +31,7 @@ class ProbeConfig:
     components: tuple[str, ...] = COMPONENTS
     queries: str | None = None
     pairs: int = 200_000  # mention pairs sampled for the ROC-AUC
-    dtype: str = "float32"
+    dtype: str = "auto"
     max_tokens: int = 512
     seed: int = 0
 

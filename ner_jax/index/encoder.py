@@ -31,6 +31,7 @@ from ner_jax.index.record import (
     model_version,
 )
 from ner_jax.index.windows import cover_windows, plan_windows
+from ner_jax.model import resolve_dtype
 
 
 def resolve_head(model: str, head: str | Path | None) -> Path:
@@ -156,7 +157,7 @@ class CorpusEncoder:
         model: str,
         head: str | Path | None = None,
         max_tokens: int = 512,
-        dtype: str = "float32",
+        dtype: str = "auto",
         query_template: str | None = None,
         detector: str | Path | None = None,
         detector_threshold: float | None = None,
@@ -164,6 +165,7 @@ class CorpusEncoder:
         """Loads the model up to the last block the head or detector reads (defaults: the
         shipped head and detector; detector NO_DETECTOR for none), the detector at operating
         point `detector_threshold` (None: the detector's own)."""
+        dtype = resolve_dtype(dtype)  # the index records the precision it was built with
         path = resolve_head(model, head)
         loaded_head = load_head(path)
         if model_key(loaded_head.model) != model_key(model):

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import torch
 from support.gguf_files import write_gguf
 from support.reference import RTOL, reference_run, relative_error
 from support.tiny_models import make_model, save_model
@@ -90,3 +91,13 @@ def test_llama31_8b_up_to_block_17_in_bfloat16_is_about_9_gb():
     gigabytes = 2 * count / 1e9
     print(f"Llama-3.1-8B blocks 0..17: {count / 1e9:.3f}B parameters, {gigabytes:.2f} GB bf16")
     assert 8.5 < gigabytes < 9.5
+
+
+def test_bfloat16_checkpoints_load_as_transformers_saved_them(tmp_path):
+    # Meta's Llama 3.1 safetensors are bf16, which safetensors' numpy reader cannot return.
+    model = make_model("llama")
+    save_model(model.to(torch.bfloat16), tmp_path)
+    _, params = load_params(tmp_path, num_blocks=1, dtype=jnp.bfloat16)
+    expected = model.model.layers[0].self_attn.v_proj.weight.detach().float().numpy().T
+    got = np.asarray(params["layers_0"]["self_attn"]["v_proj"]["kernel"], np.float32)
+    np.testing.assert_array_equal(got, expected)
