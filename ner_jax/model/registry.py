@@ -123,7 +123,7 @@ NAMED_MODELS = {
         ),
         NamedModel(
             name="llama3.1-8b",
-            package="meta-llama/Llama-3.1-8B on the Hugging Face hub, gated, Llama 3.1 licence",
+            package="meta-llama/Llama-3.1-8B from Hugging Face, gated",
             version="",
             module="",
             gguf_file="",
