@@ -99,6 +99,7 @@ def import_paper_head(pth: str | Path, model: str, out: str | Path | None, tap: 
         "out": int(fc2.shape[1]),
         "dropout": 0.1,
         "query_template": PAPER_QUERY_TEMPLATE,
+        "query_policy": "the bare description after the tokenizer's BOS, read at its last token",
         "variant": PAPER,
         "input_width": int(fc1.shape[0]),
         **PAPER_ORIGIN,
