@@ -39,6 +39,18 @@ class _StorageType:
 def _rebuild_tensor(storage, offset, size, stride, requires_grad=False, hooks=None, *rest):
     # `torch._utils._rebuild_tensor_v2`: a strided view of a flat storage (strides in elements).
     del requires_grad, hooks, rest
+    size, stride = tuple(size), tuple(stride)
+    numbers = [offset, *size, *stride]
+    if not (
+        isinstance(storage, np.ndarray)
+        and all(isinstance(n, int) and n >= 0 for n in numbers)
+        and len(size) == len(stride)
+    ):
+        raise UnsafePickle(f"bad tensor: offset {offset!r}, size {size!r}, stride {stride!r}")
+    # as_strided trusts its arguments: a view past the storage would read foreign memory.
+    last = offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True))
+    if 0 not in size and last >= len(storage):
+        raise UnsafePickle(f"tensor of size {size} reaches past its storage of {len(storage)}")
     itemsize = storage.dtype.itemsize
     view = np.lib.stride_tricks.as_strided(
         storage[offset:], shape=tuple(size), strides=tuple(s * itemsize for s in stride)
@@ -107,7 +119,14 @@ def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:
         ):
             raise ValueError(f"{path}: big-endian tensors are not supported")
         with archive.open(pickles[0]) as file:
-            state = _Unpickler(file, archive, prefix, path).load()
+            try:
+                state = _Unpickler(file, archive, prefix, path).load()
+            except UnsafePickle as error:
+                if str(path) in str(error):
+                    raise
+                raise UnsafePickle(f"{path}: {error}") from None
+            except (pickle.UnpicklingError, KeyError, EOFError, TypeError) as error:
+                raise ValueError(f"{path}: not a readable torch state dict ({error})") from error
     if not isinstance(state, dict) or not all(
         isinstance(k, str) and isinstance(v, np.ndarray) for k, v in state.items()
     ):

@@ -67,3 +67,18 @@ def test_files_that_are_not_state_dicts_are_named(tmp_path):
     torch.save([torch.zeros(1)], tmp_path / "list.pth")
     with pytest.raises(ValueError, match="list.pth: not a state dict of tensors"):
         read_state_dict(tmp_path / "list.pth")
+
+
+def test_a_tensor_that_reaches_past_its_storage_is_refused(tmp_path):
+    torch.save({"weight": torch.zeros(4)}, tmp_path / "state.pth")
+    with zipfile.ZipFile(tmp_path / "state.pth") as archive:
+        entries = {name: archive.read(name) for name in archive.namelist()}
+    (pickle_name,) = [n for n in entries if n.endswith("/data.pkl")]
+    # The same pickle with the tensor's size 4 changed to 4096: as_strided would read past it.
+    entries[pickle_name] = entries[pickle_name].replace(b"K\x04\x85", b"M\x00\x10\x85")
+    with zipfile.ZipFile(tmp_path / "long.pth", "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    past = r"long.pth: tensor of size \(4096,\) reaches past its storage of 4"
+    with pytest.raises(UnsafePickle, match=past):
+        read_state_dict(tmp_path / "long.pth")
