@@ -125,7 +125,7 @@ def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:
                 if str(path) in str(error):
                     raise
                 raise UnsafePickle(f"{path}: {error}") from None
-            except (pickle.UnpicklingError, KeyError, EOFError, TypeError) as error:
+            except (pickle.UnpicklingError, KeyError, EOFError, TypeError, ValueError) as error:
                 raise ValueError(f"{path}: not a readable torch state dict ({error})") from error
     if not isinstance(state, dict) or not all(
         isinstance(k, str) and isinstance(v, np.ndarray) for k, v in state.items()
