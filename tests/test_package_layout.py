@@ -83,3 +83,14 @@ def test_top_level_names_resolve_lazily():
         assert getattr(ner_jax, name) is not None
     with pytest.raises(AttributeError, match="no_such_name"):
         ner_jax.no_such_name  # noqa: B018
+
+
+def test_accelerator_extras_pin_the_base_jax_version():
+    import tomllib
+
+    project = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["project"]
+    (base,) = [d for d in project["dependencies"] if d.startswith("jax==")]
+    version = base.removeprefix("jax==")
+    extras = project["optional-dependencies"]
+    assert extras["cuda12"] == [f"jax[cuda12]=={version}"]
+    assert extras["tpu"] == [f"jax[tpu]=={version}"]

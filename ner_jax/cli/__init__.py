@@ -52,6 +52,9 @@ COMMANDS = {
     "serve": Command(
         "ner_jax.cli.serve", "a search page and JSON API over an index, its model loaded once"
     ),
+    "import-head": Command(
+        "ner_jax.cli.import_head", "the paper's released PyTorch head as a head file", "PTH"
+    ),
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from absl import flags
 
-from ner_jax.model import DEFAULT_MODEL
+from ner_jax.model import DEFAULT_MODEL, DTYPES
 
 
 def define_corpus_flags() -> None:
@@ -13,8 +13,15 @@ def define_corpus_flags() -> None:
     flags.DEFINE_string("out", None, "output directory", required=True)
     flags.DEFINE_string("model", DEFAULT_MODEL, "named model, HF checkpoint dir or .gguf file")
     flags.DEFINE_string("queries", None, "JSON map label -> query words (default: generic rule)")
-    flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "decoder compute dtype")
+    define_dtype()
     flags.DEFINE_integer("max_tokens", 512, "longer documents are cut (later mentions dropped)")
+
+
+def define_dtype() -> None:
+    """`--dtype`: auto (bf16 on GPU and TPU, fp32 on CPU), float32 or bfloat16."""
+    flags.DEFINE_enum(
+        "dtype", "auto", list(DTYPES), "decoder compute dtype (auto: bf16 on GPU/TPU, else fp32)"
+    )
 
 
 def define_detector_threshold() -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from absl import flags
 
+from ner_jax.cli.common import define_dtype
 from ner_jax.cli.flags import config_from_flags
 from ner_jax.detector import NO_DETECTOR, resolve_detector, span_scores
 from ner_jax.index import Document, IndexConfig, Retriever, build_corpus_index
@@ -41,7 +42,7 @@ def define_flags() -> None:
         "mention detector (default: the model's shipped one; 'none': the annotated mentions)",
     )
     flags.DEFINE_string("index", None, "keep the index in this directory (default: a temp dir)")
-    flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "compute dtype")
+    define_dtype()
     flags.DEFINE_list("queries", list(QUERIES), "type descriptions to search for")
 
 

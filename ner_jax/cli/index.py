@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from absl import flags
 
-from ner_jax.cli.common import define_detector_threshold
+from ner_jax.cli.common import define_detector_threshold, define_dtype
 from ner_jax.cli.flags import config_from_flags
 from ner_jax.index import (
     BACKENDS,
@@ -49,7 +49,7 @@ def define_flags() -> None:
     define_detector_threshold()
     flags.DEFINE_enum("backend", "auto", list(BACKENDS), "vector index backend (not with --add)")
     flags.DEFINE_integer("max_tokens", 512, "context per encoding; longer documents are windowed")
-    flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "decoder compute dtype")
+    define_dtype()
     flags.DEFINE_integer("batch_docs", 256, "documents per resumable batch")
     flags.DEFINE_integer(
         "num_processes", 1, "processes building the index, a shard each (with --coordinator)"

@@ -15,6 +15,8 @@ def main(argv: list[str]) -> None:
     for m in NAMED_MODELS.values():
         version = m.installed_version()
         installed = f"yes ({version})" if version else "no"
+        if m.weights_env and m.user_weights():
+            installed = f"yes (${m.weights_env})"
         default = " (default)" if m.name == DEFAULT_MODEL else ""
         rows.append(
             (

@@ -30,7 +30,7 @@ class EvaluateConfig:
     queries: str | None = None  # JSON map label -> query words
     catch_all_queries: bool = False  # also query misc/Other* types (the reference's MultiCoNER)
     minilm: str | None = None  # a MiniLM directory; None: the PyPI package
-    dtype: str = "float32"
+    dtype: str = "auto"  # bf16 on GPU and TPU, fp32 on CPU (model.resolve_dtype)
     max_tokens: int = 512
     seed: int = 0  # tie-breaking shuffle
     spans: str = "gold"  # "detected": the mention detector's spans instead of the gold ones

@@ -28,7 +28,8 @@ from ner_jax.features import (
     extractor_for,
     query_readings,
 )
-from ner_jax.head import Head, load_head, shipped_head
+from ner_jax.head import Head, default_head, head_file, load_head
+from ner_jax.index import model_key
 from ner_jax.model import parse_tap, resolve_tap
 
 MentionInputs = Callable[[InputSpec], np.ndarray]  # spec -> [M, in] inputs of the mentions read
@@ -115,7 +116,7 @@ def load_heads(config: EvaluateConfig) -> dict[str, Head]:
     """System name -> head, each checked to read the activations of the model evaluated."""
     heads = {name: load_head(path) for name, path in head_paths(config).items()}
     for name, head in heads.items():
-        if head.model != config.model:
+        if model_key(head.model) != model_key(config.model):
             raise ValueError(f"{name} reads {head.model} activations; --model is {config.model}")
     return heads
 
@@ -126,9 +127,9 @@ def head_paths(config: EvaluateConfig) -> dict[str, str]:
     paths = {}
     for entry in config.heads:
         name, _, path = entry.rpartition("=")
-        paths[f"head-{name}" if name else "head"] = path
+        paths[f"head-{name}" if name else "head"] = str(head_file(config.model, path))
     if "head" in config.systems and "head" not in paths:
-        shipped = shipped_head(config.model)
+        shipped = default_head(config.model)
         if shipped is None:
             raise ValueError(
                 f"no head ships for {config.model}: pass --head PATH, or leave `head` out of"

@@ -20,7 +20,7 @@ from ner_jax.data import (
 from ner_jax.evaluation.run import mention_table
 from ner_jax.features import extract_to_store, extractor_for, l2_normalise
 from ner_jax.files import atomic
-from ner_jax.model import COMPONENTS, DEFAULT_MODEL, resolve_tap
+from ner_jax.model import COMPONENTS, DEFAULT_MODEL, resolve_dtype, resolve_tap
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +31,7 @@ class ProbeConfig:
     components: tuple[str, ...] = COMPONENTS
     queries: str | None = None
     pairs: int = 200_000  # mention pairs sampled for the ROC-AUC
-    dtype: str = "float32"
+    dtype: str = "auto"
     max_tokens: int = 512
     seed: int = 0
 
@@ -60,6 +60,7 @@ def sample_pairs(types: np.ndarray, count: int, seed: int) -> tuple[np.ndarray, 
 
 def probe(config: ProbeConfig) -> dict:
     """Score every (component, block): raw R-Precision of type-name queries and pair ROC-AUC."""
+    config = dataclasses.replace(config, dtype=resolve_dtype(config.dtype))  # as reported
     words = load_query_words(config.queries) if config.queries else None
     bench = build_benchmark(config.data, words)
     blocks = range(resolve_tap(config.model, tap_block=0).config.num_hidden_layers)

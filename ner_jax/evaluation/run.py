@@ -32,6 +32,7 @@ from ner_jax.evaluation.config import SPANS, SYSTEMS, EvaluateConfig
 from ner_jax.evaluation.minilm import MiniLM
 from ner_jax.evaluation.model_systems import GOLD, encoder_systems
 from ner_jax.files import atomic
+from ner_jax.model import resolve_dtype
 
 
 def mention_table(bench: Benchmark) -> tuple[list[list[tuple[int, int]]], np.ndarray, list[str]]:
@@ -46,6 +47,7 @@ def evaluate(config: EvaluateConfig) -> dict:
     """Run every system; write report.json, report.md and rankings/<system>.jsonl to out."""
     started = time.perf_counter()
     check_config(config)
+    config = dataclasses.replace(config, dtype=resolve_dtype(config.dtype))  # as reported
     bench = query_benchmark(config)
     out = Path(config.out)
     (out / "rankings").mkdir(parents=True, exist_ok=True)

@@ -268,7 +268,7 @@ class FeatureExtractor:
 
 
 def extractor_for(
-    model: str, taps: Iterable[str], dtype: str = "float32", max_tokens: int = 512
+    model: str, taps: Iterable[str], dtype: str = "auto", max_tokens: int = 512
 ) -> FeatureExtractor:
     """`model` loaded up to the deepest of `taps` ("COMPONENT@BLOCK"), read at all of them."""
     parsed = [parse_tap(t) for t in taps]

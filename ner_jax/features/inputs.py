@@ -26,6 +26,8 @@ class InputSpec:
 
     taps: tuple[str, ...]
     sentence_end: bool = False
+    # Each tap scaled to unit length before the head (ours); the paper's head reads raw values.
+    unit_taps: bool = True
 
     def __post_init__(self):
         if not self.taps:
@@ -50,10 +52,12 @@ class InputSpec:
         return width * (2 if self.sentence_end else 1)
 
     def combine(self, get_mention, get_end) -> np.ndarray:
-        """Concatenate unit-normalised taps; get_*(component, block) -> [N, width] arrays."""
-        parts = [l2_normalise(get_mention(c, b)) for c, b in self.parsed]
+        """Concatenate the taps, each unit-normalised unless unit_taps is off;
+        get_*(component, block) -> [N, width] arrays."""
+        scale = l2_normalise if self.unit_taps else np.asarray
+        parts = [scale(get_mention(c, b)) for c, b in self.parsed]
         if self.sentence_end:
-            parts += [l2_normalise(get_end(c, b)) for c, b in self.parsed]
+            parts += [scale(get_end(c, b)) for c, b in self.parsed]
         return np.concatenate(parts, axis=-1)
 
 

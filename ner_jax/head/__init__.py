@@ -2,11 +2,19 @@
 
 from ner_jax.head.file import Head, add_projection, load_head, save_head, shipped_head, weights_path
 from ner_jax.head.mentions import Corpus, MentionSet
+from ner_jax.head.paper import (
+    PAPER,
+    default_head,
+    head_file,
+    import_paper_head,
+    imported_head_path,
+)
 from ner_jax.head.projection import ProjectionHead
 from ner_jax.head.train import TrainConfig, train_head
 from ner_jax.head.training import OptimConfig, init_state, make_train_step, sample_batch
 
 __all__ = [
+    "PAPER",
     "Corpus",
     "Head",
     "MentionSet",
@@ -14,6 +22,10 @@ __all__ = [
     "ProjectionHead",
     "TrainConfig",
     "add_projection",
+    "default_head",
+    "head_file",
+    "import_paper_head",
+    "imported_head_path",
     "init_state",
     "load_head",
     "make_train_step",

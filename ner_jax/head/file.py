@@ -127,7 +127,7 @@ def load_head(path: str | Path) -> Head:
     module = ProjectionHead(
         record["hidden"], record["out"], record["dropout"], record.get("skip", 0.0)
     )
-    spec = InputSpec(tuple(record["taps"]), record["sentence_end"])
+    spec = InputSpec(tuple(record["taps"]), record["sentence_end"], record.get("unit_taps", True))
     reading = record.get("query_reading", {"last": 1.0})
     if not (isinstance(reading, dict) and reading and set(reading) <= set(READINGS)) or not all(
         isinstance(w, int | float) and w > 0 for w in reading.values()

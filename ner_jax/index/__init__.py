@@ -4,7 +4,7 @@ from ner_jax.index.build import IndexConfig, add_to_index, build_corpus_index
 from ner_jax.index.distributed import DEFAULT_TIMEOUT, build_sharded_index, joined
 from ner_jax.index.documents import FORMATS, Document, read_documents
 from ner_jax.index.encoder import CorpusEncoder, Encoded, resolve_head
-from ner_jax.index.record import EncoderMismatch, EncoderRecord
+from ner_jax.index.record import EncoderMismatch, EncoderRecord, model_key
 from ner_jax.index.retriever import Hit, MentionHit, Retriever
 from ner_jax.index.sharded import is_sharded
 from ner_jax.index.store import Store
@@ -25,6 +25,7 @@ __all__ = [
     "Encoded",
     "EncoderMismatch",
     "EncoderRecord",
+    "model_key",
     "FORMATS",
     "Hit",
     "IndexConfig",

@@ -48,7 +48,7 @@ class IndexConfig:
     detector: str | None = None  # detector file (default: the shipped one; "none": no detector)
     backend: str = "auto"  # vector index backend: auto, exact or scann
     max_tokens: int = 512  # longer documents are read in overlapping windows
-    dtype: str = "float32"
+    dtype: str = "auto"  # resolved once (model.resolve_dtype) and recorded in encoder.json
     batch_docs: int = 256  # documents per resumable batch
     # A token whose probability of ending a mention is at least this ends one (lower: more
     # mentions, a larger index; 0: every word). None: the detector file's own operating point.

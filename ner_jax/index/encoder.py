@@ -19,7 +19,7 @@ from ner_jax.detector import (
 )
 from ner_jax.features import FeatureExtractor, extractor_for, mention_inputs, query_readings
 from ner_jax.files import atomic
-from ner_jax.head import Head, load_head, shipped_head, weights_path
+from ner_jax.head import Head, default_head, head_file, load_head, weights_path
 from ner_jax.index.documents import Document, MentionsNeeded
 from ner_jax.index.record import (
     EncoderMismatch,
@@ -31,16 +31,18 @@ from ner_jax.index.record import (
     model_version,
 )
 from ner_jax.index.windows import cover_windows, plan_windows
+from ner_jax.model import resolve_dtype
 
 
 def resolve_head(model: str, head: str | Path | None) -> Path:
-    """The head file given, else the one shipped for the model."""
+    """The head file given (`paper`: the paper head imported for the model), else the one
+    shipped for the model, else its imported paper head."""
     if head is not None:
-        return weights_path(head)
-    shipped = shipped_head(model)
-    if shipped is None:
+        return head_file(model, head)
+    found = default_head(model)
+    if found is None:
         raise FileNotFoundError(f"no head ships for model {model!r}: give a head file (--head)")
-    return shipped
+    return found
 
 
 def open_encoder(
@@ -53,7 +55,10 @@ def open_encoder(
     recorded sha256. The detector runs at the recorded operating point, whatever its file's
     record now says."""
     model = record.model if model is None else model
-    head = _recorded(record, directory, "head", shipped_head) if head is None else head
+    if head is None:
+        head = _recorded(record, directory, "head", default_head)
+    else:
+        head = head_file(model, head)
     detector = NO_DETECTOR
     if record.detector_sha256:
         detector = _recorded(record, directory, "detector", shipped_detector)
@@ -152,7 +157,7 @@ class CorpusEncoder:
         model: str,
         head: str | Path | None = None,
         max_tokens: int = 512,
-        dtype: str = "float32",
+        dtype: str = "auto",
         query_template: str | None = None,
         detector: str | Path | None = None,
         detector_threshold: float | None = None,
@@ -160,6 +165,7 @@ class CorpusEncoder:
         """Loads the model up to the last block the head or detector reads (defaults: the
         shipped head and detector; detector NO_DETECTOR for none), the detector at operating
         point `detector_threshold` (None: the detector's own)."""
+        dtype = resolve_dtype(dtype)  # the index records the precision it was built with
         path = resolve_head(model, head)
         loaded_head = load_head(path)
         if model_key(loaded_head.model) != model_key(model):

@@ -2,7 +2,7 @@
 
 from ner_jax.model.config import DecoderConfig
 from ner_jax.model.decoder import COMPONENTS, Decoder
-from ner_jax.model.loaded import LoadedModel, load_model
+from ner_jax.model.loaded import DTYPES, LoadedModel, load_model, resolve_dtype
 from ner_jax.model.params import hf_name, load_checked
 from ner_jax.model.registry import (
     DEFAULT_MODEL,
@@ -17,6 +17,7 @@ from ner_jax.model.tokenizer import Tokenizer
 
 __all__ = [
     "COMPONENTS",
+    "DTYPES",
     "DEFAULT_MODEL",
     "Decoder",
     "DecoderConfig",
@@ -32,5 +33,6 @@ __all__ = [
     "load_checked",
     "load_model",
     "parse_tap",
+    "resolve_dtype",
     "resolve_tap",
 ]

@@ -17,11 +17,14 @@ class RopeConfig:
     """Rotary embedding of one layer kind. `kind` is HF's `rope_type`."""
 
     theta: float = 10_000.0
-    kind: str = "default"  # "default" | "linear" | "llama3"
+    kind: str = "default"  # "default" | "linear" | "llama3" | "freq_factors"
     factor: float = 1.0
     low_freq_factor: float = 1.0
     high_freq_factor: float = 4.0
     original_max_position_embeddings: int = 8192
+    # llama.cpp's `rope_freqs` (how a Llama 3.1 GGUF carries its llama3 scaling): each
+    # frequency is divided by its factor.
+    freq_factors: tuple[float, ...] = ()
 
     def inverse_frequencies(self, head_dim: int) -> np.ndarray:
         """[head_dim // 2] float32, computed in float32 exactly as transformers does."""
@@ -37,8 +40,15 @@ class RopeConfig:
             return (inv_freq / np.float32(self.factor)).astype(np.float32)
         if self.kind == "llama3":
             return _llama3_scaling(inv_freq, self)
+        if self.kind == "freq_factors" and len(self.freq_factors) == len(inv_freq):
+            return (inv_freq / np.asarray(self.freq_factors, np.float32)).astype(np.float32)
+        if self.kind == "freq_factors":
+            raise ValueError(
+                f"{len(self.freq_factors)} rope frequency factors for {len(inv_freq)} frequencies"
+            )
         raise ValueError(
-            f"unsupported rope_type {self.kind!r} (supported: default, linear, llama3)"
+            f"unsupported rope_type {self.kind!r} (supported: default, linear, llama3, "
+            "freq_factors)"
         )
 
 

@@ -37,7 +37,9 @@ _GLOBAL_NAMES = {
     "output_norm": "model.norm",
     "output": "lm_head",
 }
+ROPE_FREQS = "rope_freqs.weight"  # read into the config, not a weight
 _BLOCK = re.compile(r"^blk\.(\d+)\.(\w+)\.(weight|bias)$")
+_HF_BLOCK = re.compile(r"^model\.layers\.(\d+)\.")
 _GLOBAL = re.compile(r"^(\w+)\.(weight|bias)$")
 
 
@@ -107,6 +109,10 @@ def hf_config(reader: gguf.GGUFReader, path: Path) -> dict[str, Any]:
     }
     if get("rope.scaling.type") == "linear":
         config["rope_scaling"] = {"rope_type": "linear", "factor": get("rope.scaling.factor")}
+    freqs = next((t for t in reader.tensors if t.name == ROPE_FREQS), None)
+    if freqs is not None:  # Llama 3.1: llama3 scaling as one factor per frequency
+        factors = dequantized(freqs, path).reshape(-1)
+        config["rope_scaling"] = {"rope_type": "freq_factors", "freq_factors": factors.tolist()}
     if arch == "gemma3":
         # llama.cpp fixes Gemma 3's pattern (5 local layers, then 1 global) unless the file
         # states it, as a period or as one flag per layer (true = sliding).
@@ -139,11 +145,6 @@ def hf_tensor_name(gguf_name: str, arch: str, path: Path) -> str:
     glob = _GLOBAL.match(gguf_name)
     if glob and glob.group(1) in _GLOBAL_NAMES:
         return f"{_GLOBAL_NAMES[glob.group(1)]}.{glob.group(2)}"
-    if gguf_name == "rope_freqs.weight":
-        raise ValueError(
-            f"{path}: per-frequency RoPE factors (rope_freqs, as in Llama 3.1 GGUFs) are not "
-            "supported; load the transformers checkpoint directory instead"
-        )
     raise ValueError(f"{path}: GGUF tensor {gguf_name!r} has no known transformers counterpart")
 
 
@@ -164,6 +165,8 @@ def hf_tensors(
     `config` is hf_config(reader, path)."""
     arch = reader.fields["general.architecture"].contents()
     for tensor in reader.tensors:
+        if tensor.name == ROPE_FREQS:
+            continue
         name = hf_tensor_name(tensor.name, arch, path)
         array = dequantized(tensor, path)
         if arch == "llama" and re.search(r"\.attn_[qk]\.", tensor.name):
@@ -190,15 +193,30 @@ def dequantized(tensor, path: Path) -> np.ndarray:
 
 
 def convert(gguf_path: Path, out_dir: Path) -> None:
-    """Write config.json and model.safetensors (float32) for a GGUF into an existing dir."""
+    """Write config.json and float32 safetensors for a GGUF into an existing dir, a shard per
+    run of one block's tensors (and per run of the others) with an index: one block at a time
+    is held in memory, and a load up to a tap opens only the shards of the blocks it reads."""
     reader = open_gguf(gguf_path)
     config = hf_config(reader, gguf_path)
-    tensors = dict(
-        tqdm(
-            hf_tensors(reader, config, gguf_path),
-            total=len(reader.tensors),
-            desc="dequantising GGUF",
-        )
-    )
+    weight_map: dict[str, str] = {}
+    shard: dict[str, np.ndarray] = {}
+    shard_block = None
+
+    def flush():
+        file = f"model-{len(set(weight_map.values())):05d}.safetensors"
+        save_file(shard, out_dir / file, metadata={"source": str(gguf_path)})
+        weight_map.update(dict.fromkeys(shard, file))
+        shard.clear()
+
+    tensors = hf_tensors(reader, config, gguf_path)
+    for name, array in tqdm(tensors, total=len(reader.tensors), desc="dequantising GGUF"):
+        block = _HF_BLOCK.match(name)
+        block = int(block.group(1)) if block else None
+        if shard and block != shard_block:
+            flush()
+        shard[name], shard_block = array, block
+    if shard:
+        flush()
+    index = {"metadata": {"source": str(gguf_path)}, "weight_map": weight_map}
+    (out_dir / "model.safetensors.index.json").write_text(json.dumps(index, indent=1))
     (out_dir / "config.json").write_text(json.dumps(config, indent=1))
-    save_file(tensors, out_dir / "model.safetensors", metadata={"source": str(gguf_path)})

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import functools
 import json
+import struct
 from pathlib import Path
 from typing import Any
 
 import jax.numpy as jnp
+import ml_dtypes
+import numpy as np
 from safetensors import safe_open
 
 from ner_jax.model.config import FULL, SLIDING, DecoderConfig, RopeConfig
@@ -99,6 +102,7 @@ def _rope(values: dict[str, Any], default_theta: float) -> RopeConfig:
         low_freq_factor=float(values.get("low_freq_factor", 1.0)),
         high_freq_factor=float(values.get("high_freq_factor", 4.0)),
         original_max_position_embeddings=int(values.get("original_max_position_embeddings", 8192)),
+        freq_factors=tuple(float(f) for f in values.get("freq_factors", ())),
     )
 
 
@@ -140,6 +144,18 @@ def tensor_files(directory: Path) -> dict[str, Path]:
         return {name: single for name in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
 
 
+def bfloat16_tensor(path: Path, name: str) -> np.ndarray:
+    """A BF16 tensor of a safetensors file (transformers' Llama 3.1 checkpoints are bf16), read
+    from the file's header and bytes as an ml_dtypes.bfloat16 array."""
+    with open(path, "rb") as file:
+        (size,) = struct.unpack("<Q", file.read(8))
+        entry = json.loads(file.read(size))[name]
+        start, end = entry["data_offsets"]
+        file.seek(8 + size + start)
+        raw = file.read(end - start)
+    return np.frombuffer(raw, dtype=ml_dtypes.bfloat16).reshape(entry["shape"])
+
+
 def load_params(directory: Path, num_blocks: int, dtype=jnp.float32) -> tuple[DecoderConfig, dict]:
     """(config, params for blocks 0..num_blocks-1) from a transformers checkpoint directory."""
     directory = Path(directory)
@@ -152,6 +168,8 @@ def load_params(directory: Path, num_blocks: int, dtype=jnp.float32) -> tuple[De
         path = files[name]
         if path not in handles:
             handles[path] = safe_open(path, framework="numpy")
+        if handles[path].get_slice(name).get_dtype() == "BF16":
+            return bfloat16_tensor(path, name)  # numpy has no bfloat16 for safetensors
         return handles[path].get_tensor(name)
 
     params = params_from_tensors(config, files, load, num_blocks, dtype, source=str(directory))

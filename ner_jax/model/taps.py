@@ -37,8 +37,11 @@ def resolve_tap(
     """The requested tap, or the named model's measured one (else the middle block's values)."""
     if component is not None and component not in COMPONENTS:
         raise ValueError(f"unknown component {component!r}; choose from {COMPONENTS}")
-    config = hf_checkpoint.read_config(checkpoint_dir(name_or_path))
     named = NAMED_MODELS.get(name_or_path)
+    if named and named.config and named.user_weights() is None:
+        config = named.config  # known without the weights (a model not on PyPI)
+    else:
+        config = hf_checkpoint.read_config(checkpoint_dir(name_or_path))
     if tap_block is None and named:
         tap_block = named.tap_block
     elif tap_block is None:

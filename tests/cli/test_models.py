@@ -15,3 +15,13 @@ def test_models_command_lists_named_models():
         tap = f"  {named.tap_component}@{named.tap_block}  "
         assert tap in line and f"  {named.tap_width}  " in line
         assert named.install_command in line
+
+
+def test_llama31_8b_says_where_its_weights_come_from(monkeypatch, tmp_path):
+    monkeypatch.delenv("NER_JAX_LLAMA31_8B", raising=False)
+    line = next(x for x in run_cli("models").stdout.splitlines() if x.startswith("llama3.1-8b"))
+    assert line.split()[1] == "no" and "not on PyPI: NER_JAX_LLAMA31_8B=" in line
+    (tmp_path / "config.json").write_text("{}")  # set, and there: installed
+    monkeypatch.setenv("NER_JAX_LLAMA31_8B", str(tmp_path))
+    line = next(x for x in run_cli("models").stdout.splitlines() if x.startswith("llama3.1-8b"))
+    assert "yes ($NER_JAX_LLAMA31_8B)" in line

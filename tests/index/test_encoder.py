@@ -182,3 +182,18 @@ def test_the_detector_operating_point_is_recorded_and_additions_keep_it(corpus_i
     with Retriever.load(tmp_path / "None") as retriever:
         assert retriever.encoder.detector.threshold is None
         assert retriever.encoder.record == records[None]
+
+
+def test_an_index_built_in_bfloat16_answers_in_bfloat16_after_reopening(corpus_index, tmp_path):
+    root, model, heads, _, _ = corpus_index
+    documents = read_documents([root / "first.jsonl"])
+    config = IndexConfig(model=model, head=heads[0], dtype="bfloat16")
+    build_corpus_index(documents, tmp_path / "bf16", config, progress=False)
+    assert json.loads((tmp_path / "bf16" / "encoder.json").read_text())["dtype"] == "bfloat16"
+    with Retriever.load(tmp_path / "bf16") as retriever:
+        assert retriever.encoder.record.dtype == "bfloat16"
+        assert retriever.encoder.extractor.model.dtype == "bfloat16"
+        assert retriever.search("castle", k=1)
+    # `auto` is resolved once, when the index is built: fp32 on this CPU, and recorded so.
+    build_corpus_index(documents, tmp_path / "auto", IndexConfig(model=model, head=heads[0]))
+    assert json.loads((tmp_path / "auto" / "encoder.json").read_text())["dtype"] == "float32"

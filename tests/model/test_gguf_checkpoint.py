@@ -1,24 +1,31 @@
-"""GGUF files: they load as the transformers directory does; bad files fail clearly."""
+"""GGUF files load as the transformers directory does (Llama 3.1 too); bad files fail clearly."""
 
 from __future__ import annotations
 
 import gguf
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from support.gguf_files import write_gguf
+from support.reference import RTOL, reference_run, relative_error
 from support.tiny_models import make_model, save_model
 
+from ner_jax.model import hf_checkpoint
+from ner_jax.model.decoder import Decoder
 from ner_jax.model.gguf_checkpoint import convert
 from ner_jax.model.hf_checkpoint import load_params
 
-# GGUF carries no Llama 3.1 rope scaling metadata and fixes Gemma 3's layer pattern and query
-# scale, so the GGUF round trip uses models that GGUF can describe.
+# GGUF carries Llama 3.1's rope scaling as per-frequency factors (tests/model/test_llama31.py)
+# and fixes Gemma 3's layer pattern and query scale, so this round trip, which compares configs,
+# uses models that GGUF describes exactly.
 GGUF_MODELS = {
     "llama": dict(rope_parameters=dict(rope_type="default", rope_theta=10_000.0)),
     "qwen2": {},
     "gemma3": dict(num_hidden_layers=6, layer_types=None, query_pre_attn_scalar=12),
 }
+
+TAP = 2  # of the tiny Llama 3.1's 4 blocks: block 3 must never be read
 
 
 def leaves(params):
@@ -106,3 +113,66 @@ def _finish(writer):
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
+
+
+@pytest.fixture(scope="module")
+def llama31(tmp_path_factory):
+    """(transformers model with llama3 rope scaling, its GGUF converted to our cache layout)."""
+    root = tmp_path_factory.mktemp("llama31")
+    model = make_model("llama")  # rope_type llama3 (tiny_models)
+    write_gguf(model, root / "llama31.gguf")
+    (root / "converted").mkdir()
+    convert(root / "llama31.gguf", root / "converted")
+    return model, root / "converted"
+
+
+def test_gguf_rope_freqs_match_transformers_llama3_scaling(llama31):
+    model, converted = llama31
+    config, params = load_params(converted, num_blocks=TAP + 1)
+    assert config.rope_full.kind == "freq_factors" and len(config.rope_full.freq_factors) == 6
+    rng = np.random.default_rng(3)
+    exact = model.double()
+    decoder = Decoder(config, num_blocks=TAP + 1, collect=("v", "attn"))
+    # The lengths of the other parity tests: the scaling changes every frequency at any length.
+    for ids in (rng.integers(0, 97, n).tolist() for n in (17, 9)):
+        tokens = jnp.asarray([ids], jnp.int32)
+        out, parts = decoder.apply({"params": params}, tokens, jnp.ones_like(tokens))
+        ref = reference_run(exact, ids, TAP)
+        for name, ours in (("v", parts["v"][0]), ("attn", parts["attn"][0]), ("out", out[0])):
+            assert relative_error(np.asarray(ours), ref[name]) <= RTOL, name
+
+
+def test_gguf_factors_compute_the_llama3_frequencies_of_the_hf_config(llama31, tmp_path):
+    model, converted = llama31
+    save_model(model, tmp_path)
+    from_dir, from_gguf = (hf_checkpoint.read_config(d).rope_full for d in (tmp_path, converted))
+    assert from_dir.kind == "llama3"
+    np.testing.assert_allclose(
+        from_gguf.inverse_frequencies(12), from_dir.inverse_frequencies(12), rtol=1e-7, atol=0
+    )
+
+
+def test_blocks_after_the_tap_are_never_read(llama31, monkeypatch):
+    _, converted = llama31
+    opened, read = [], []
+    real_open = hf_checkpoint.safe_open
+
+    class Recording:
+        def __init__(self, path, framework):
+            opened.append(path.name)
+            self.file = real_open(path, framework=framework)
+
+        def get_tensor(self, name):
+            read.append(name)
+            return self.file.get_tensor(name)
+
+        def __getattr__(self, name):
+            return getattr(self.file, name)
+
+    monkeypatch.setattr(hf_checkpoint, "safe_open", Recording)
+    load_params(converted, num_blocks=TAP + 1)
+    assert read and not [n for n in read if n.startswith(f"model.layers.{TAP + 1}.")]
+    assert "lm_head.weight" not in read and "model.norm.weight" not in read
+    # One shard per block: the shards of later blocks are not even opened.
+    later = hf_checkpoint.tensor_files(converted)[f"model.layers.{TAP + 1}.mlp.up_proj.weight"]
+    assert later.name not in opened

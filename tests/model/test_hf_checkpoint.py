@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
+import jax.numpy as jnp
+import numpy as np
 import pytest
+import torch
 from support.tiny_models import make_model, save_model
 
 from ner_jax.model import hf_checkpoint
@@ -56,3 +59,13 @@ def test_each_config_is_parsed_once_until_it_changes(tmp_path, monkeypatch):
     # A rewritten config.json is read again.
     (tmp_path / "config.json").write_text((tmp_path / "config.json").read_text() + "\n")
     assert resolve_tap(str(tmp_path), 1) == taps[0] and len(parsed) == 2
+
+
+def test_bfloat16_checkpoints_load_as_transformers_saved_them(tmp_path):
+    # Meta's Llama 3.1 safetensors are bf16, which safetensors' numpy reader cannot return.
+    model = make_model("llama")
+    save_model(model.to(torch.bfloat16), tmp_path)
+    _, params = load_params(tmp_path, num_blocks=1, dtype=jnp.bfloat16)
+    expected = model.model.layers[0].self_attn.v_proj.weight.detach().float().numpy().T
+    got = np.asarray(params["layers_0"]["self_attn"]["v_proj"]["kernel"], np.float32)
+    np.testing.assert_array_equal(got, expected)

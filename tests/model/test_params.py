@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from ner_jax.model.config import LLAMA31_8B
@@ -18,3 +19,13 @@ def test_llama31_8b_shapes_without_memory():
     assert parts["v"].shape == (2, 7, 1024)
     assert params["layers_17"]["self_attn"]["v_proj"]["kernel"].shape == (4096, 1024)
     assert "layers_18" not in params
+
+
+def test_llama31_8b_up_to_block_17_in_bfloat16_is_about_9_gb():
+    decoder = Decoder(LLAMA31_8B, num_blocks=18, collect=("v",), dtype=jnp.bfloat16)
+    tokens = jax.ShapeDtypeStruct((1, 8), jnp.int32)
+    shapes = jax.eval_shape(decoder.init, jax.random.key(0), tokens, tokens)
+    count = sum(int(np.prod(leaf.shape)) for leaf in jax.tree_util.tree_leaves(shapes))
+    gigabytes = 2 * count / 1e9
+    print(f"Llama-3.1-8B blocks 0..17: {count / 1e9:.3f}B parameters, {gigabytes:.2f} GB bf16")
+    assert 8.5 < gigabytes < 9.5

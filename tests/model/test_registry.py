@@ -24,3 +24,15 @@ def test_unknown_model_and_bad_options(tmp_path):
     (tmp_path / "weights.bin").write_bytes(b"")
     with pytest.raises(ValueError, match="expected a model directory or a .gguf file"):
         load_model(str(tmp_path / "weights.bin"))
+
+
+def test_auto_dtype_is_bfloat16_on_accelerators_and_float32_on_cpu(monkeypatch):
+    from ner_jax.model import loaded
+
+    assert loaded.resolve_dtype("auto") == "float32"  # the tests run on CPU
+    for backend in ("gpu", "tpu"):
+        monkeypatch.setattr(loaded.jax, "default_backend", lambda b=backend: b)
+        assert loaded.resolve_dtype("auto") == "bfloat16"
+    assert loaded.resolve_dtype("float32") == "float32"
+    with pytest.raises(ValueError, match="dtype must be one of auto, float32, bfloat16"):
+        loaded.resolve_dtype("float16")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import gguf
@@ -49,6 +50,27 @@ def gguf_name(hf_name: str, arch: str) -> str:
     return f"blk.{index}.{base}.{kind}"
 
 
+def llama3_rope_factors(c) -> np.ndarray:
+    """llama.cpp's `rope_freqs` for a Llama 3.1 config (convert_hf_to_gguf.py's formula): 1 for
+    short wavelengths, `factor` for long ones, a smooth band between."""
+    rope = c.rope_parameters
+    base, dim = rope["rope_theta"], c.head_dim
+    freqs = 1.0 / (base ** (np.arange(0, dim, 2, dtype=np.float32) / dim))
+    factor, low, high = rope["factor"], rope["low_freq_factor"], rope["high_freq_factor"]
+    old = rope["original_max_position_embeddings"]
+    factors = []
+    for freq in freqs:
+        wavelen = 2 * math.pi / freq
+        if wavelen < old / high:
+            factors.append(1.0)
+        elif wavelen > old / low:
+            factors.append(factor)
+        else:
+            smooth = (old / wavelen - low) / (high - low)
+            factors.append(1 / ((1 - smooth) / factor + smooth))
+    return np.asarray(factors, np.float32)
+
+
 def write_gguf(model, path: Path, quant: gguf.GGMLQuantizationType | None = None) -> Path:
     """Write `model` (a tiny transformers decoder) as GGUF; 2-D tensors optionally quantised."""
     c = model.config
@@ -69,6 +91,8 @@ def write_gguf(model, path: Path, quant: gguf.GGMLQuantizationType | None = None
         writer.add_sliding_window(c.sliding_window)
     else:
         writer.add_rope_freq_base(c.rope_parameters["rope_theta"])
+    if c.rope_parameters.get("rope_type") == "llama3":  # Llama 3.1: scaling as rope_freqs
+        writer.add_tensor("rope_freqs.weight", llama3_rope_factors(c))
     for name, tensor in model.state_dict().items():
         array = tensor.detach().numpy().astype(np.float32)
         if arch == "llama" and ".q_proj.weight" in name:

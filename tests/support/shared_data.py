@@ -15,3 +15,14 @@ def require_data(why: str) -> Path:
     if not DATA.is_dir():
         pytest.skip(f"{DATA} is absent (set NER_JAX_DATA), so {why}")
     return DATA
+
+
+# The paper authors' released head and its SOURCE.md, beside the data.
+PAPER = DATA.parent / "paper"
+
+
+def require_paper(why: str) -> Path:
+    """PAPER, or skip the test saying what cannot be checked without it."""
+    if not (PAPER / "contrastive_projection_head.pth").is_file():
+        pytest.skip(f"{PAPER}/contrastive_projection_head.pth is absent, so {why}")
+    return PAPER
