@@ -58,8 +58,9 @@ def held_out_scores(config, head_path: Path, mixes: list[float], features: Path)
     return scores
 
 
-def ship(config, workdir: Path, features: Path) -> Path:
-    """Train `config` on every type, fit its projection on its training mentions, ship it."""
+def ship(config, workdir: Path, features: Path, chosen: dict) -> Path:
+    """Train `config` on every type, fit its projection on its training mentions, ship it with
+    the `chosen` recipe's selection in its record."""
     import hashlib
 
     from ner_jax.features import extractor_for
@@ -73,6 +74,7 @@ def ship(config, workdir: Path, features: Path) -> Path:
     digests = {f: hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in config.train}
     about = {"files": list(config.train), "sha256": digests}
     reduced = add_projection(head, head.project(train.inputs), FLAGS.dims, about)
+    reduced.record["recipe"] = chosen
     target = ASSETS / "heads" / f"{config.model}.safetensors"
     return save_head(target, reduced.params, reduced.record)
 
@@ -127,7 +129,13 @@ def main(argv: list[str]) -> None:
             FLAGS.data, FLAGS.model, best["variant"], best["step"], best["raw_mix"], reading
         )
         config = dataclasses.replace(config, features=str(features))
-        print(f"shipped: {ship(config, workdir / 'shipped', features)}")
+        chosen = {
+            "chosen_by": "experiments/leave_types_out.py",
+            **best,
+            "held_out_types": list(configs.HELD_OUT_TYPES),
+            "selection_files": list(config.select),
+        }
+        print(f"shipped: {ship(config, workdir / 'shipped', features, chosen)}")
 
 
 if __name__ == "__main__":

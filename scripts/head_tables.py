@@ -1,4 +1,4 @@
-"""The head's generated tables: descriptions, query reading, leave-types-out, the new default."""
+"""The head's generated tables: descriptions, where they are read, leave-types-out selection."""
 
 from __future__ import annotations
 
@@ -96,29 +96,10 @@ def held_out_curve() -> str:
     return table(" | ".join(["step", *map(str, steps)]), rows)
 
 
-def protocols_early() -> str:
-    """Protocols A and B: the previous default recipe beside the one chosen on held-out types."""
-    a = load("protocol_a/gemma3-270m/evaluate_early/report.json")["systems"]
-    b = load("protocol_b/gemma3-270m/evaluate_early/report.json")["systems"]
-    names = {
-        "bm25": "BM25",
-        "minilm": "MiniLM, whole sentence",
-        "raw": "raw `attn@15` tap",
-        "head-default": "previous default (2000 steps, selected on dev sentences, raw mix 0.5)",
-        "head-early": "**new default** (200 steps, chosen on held-out types, no mix)",
-    }
-    rows = []
-    for name, label in names.items():
-        cells = [a[name]["r_precision"], a[name]["unseen_r_precision"], b[name]["r_precision"]]
-        rows.append([label, *map(num, cells)])
-    return table("R-Precision, gold spans | A: CrossNER | A: unseen types | B: MultiCoNER", rows)
-
-
 TABLES = {
     "descriptions": descriptions,
     "descriptions-detected": descriptions_detected,
     "query-reading": query_reading,
     "head-leave-types-out": leave_types_out,
     "head-held-out-curve": held_out_curve,
-    "protocols-early": protocols_early,
 }

@@ -139,7 +139,13 @@ class DecoderConfig:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The fields as plain data. Rope frequency factors appear only where a model has them,
+        so that the feature stores keyed by this dict before they existed stay valid."""
+        fields = dataclasses.asdict(self)
+        for rope in (v for v in fields.values() if isinstance(v, dict) and "freq_factors" in v):
+            if not rope["freq_factors"]:
+                del rope["freq_factors"]
+        return fields
 
 
 # The paper's encoder, for shape checks: block 17 of 32 gives 8 kv heads * 128 = 1024-wide values.

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ner_jax.model.config import LLAMA31_8B
+from ner_jax.model.config import LLAMA31_8B, RopeConfig
 from ner_jax.model.decoder import Decoder
 from ner_jax.model.params import abstract_params
 
@@ -29,3 +31,14 @@ def test_llama31_8b_up_to_block_17_in_bfloat16_is_about_9_gb():
     gigabytes = 2 * count / 1e9
     print(f"Llama-3.1-8B blocks 0..17: {count / 1e9:.3f}B parameters, {gigabytes:.2f} GB bf16")
     assert 8.5 < gigabytes < 9.5
+
+
+def test_config_dict_names_rope_factors_only_where_a_model_has_them():
+    """Feature stores are keyed by this dict: a model without factors keeps its earlier key."""
+    plain = dataclasses.replace(LLAMA31_8B, rope_full=RopeConfig(), rope_sliding=RopeConfig())
+    assert all("freq_factors" not in v for v in plain.to_dict().values() if isinstance(v, dict))
+    factored = dataclasses.replace(
+        plain, rope_full=RopeConfig(kind="freq_factors", freq_factors=(1.0, 2.0))
+    )
+    assert factored.to_dict()["rope_full"]["freq_factors"] == (1.0, 2.0)
+    assert "freq_factors" not in factored.to_dict()["rope_sliding"]
