@@ -13,7 +13,6 @@ mentions, and is written to ner_jax/assets/heads/. Training resumes and heads ar
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from pathlib import Path
 
@@ -82,9 +81,9 @@ def ship(config, workdir: Path, features: Path, chosen: dict) -> Path:
 def main(argv: list[str]) -> None:
     del argv
     from configs import head as configs  # experiments/ is sys.path[0]
+    from report import write_report  # experiments/ is sys.path[0]
 
     from ner_jax.cli import override
-    from ner_jax.files import atomic
     from ner_jax.head import load_head, train_head
 
     workdir, out = Path(FLAGS.workdir), Path(FLAGS.out)
@@ -113,15 +112,16 @@ def main(argv: list[str]) -> None:
             )
     best = max(rows, key=lambda r: r["held_out_r_precision"])
     report = {"held_out_types": list(configs.HELD_OUT_TYPES), "rows": rows, "chosen": best}
-    out.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(out / "report.json", json.dumps(report, indent=1))
-    lines = ["| variant | step | raw mix | held-out types, R-Precision |", "|---|---|---|---|"]
-    lines += [
-        f"| {r['variant']} | {r['step']} | {r['raw_mix']:g} | {r['held_out_r_precision']:.3f} |"
-        for r in rows
-    ]
-    atomic.write_text(out / "report.md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_report(
+        out,
+        report,
+        {
+            "variant": lambda r: r["variant"],
+            "step": lambda r: str(r["step"]),
+            "raw mix": lambda r: f"{r['raw_mix']:g}",
+            "held-out types, R-Precision": lambda r: f"{r['held_out_r_precision']:.3f}",
+        },
+    )
     print(f"chosen: {best}")
     if FLAGS.ship:
         reading = [(p, float(w)) for p, _, w in (x.partition("=") for x in FLAGS.query_reading)]

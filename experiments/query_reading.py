@@ -29,6 +29,7 @@ def main(argv: list[str]) -> None:
     from pathlib import Path
 
     import numpy as np
+    from report import write_report  # experiments/ is sys.path[0]
 
     from ner_jax.data import (
         best_mention_scores,
@@ -38,7 +39,6 @@ def main(argv: list[str]) -> None:
         rank,
     )
     from ner_jax.features import extractor_for, mention_inputs, query_readings
-    from ner_jax.files import atomic
     from ner_jax.head import load_head, shipped_head
 
     data = Path(FLAGS.data)
@@ -77,19 +77,16 @@ def main(argv: list[str]) -> None:
         rows.append(row)
     best = max(rows, key=lambda r: r["choose"])
     report = {"head": str(FLAGS.head or "shipped"), "parts": parts, "rows": rows, "chosen": best}
-    out = Path(FLAGS.out)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(out / "report.json", json.dumps(report, indent=1))
-    lines = [
-        "| weight of the head phrase | choosing half | reporting half | base types |",
-        "|---|---|---|---|",
-    ]
-    lines += [
-        f"| {r['head_weight']:g} | {r['choose']:.3f} | {r['report']:.3f} | {r['base']:.3f} |"
-        for r in rows
-    ]
-    atomic.write_text(out / "report.md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_report(
+        Path(FLAGS.out),
+        report,
+        {
+            "weight of the head phrase": lambda r: f"{r['head_weight']:g}",
+            "choosing half": lambda r: f"{r['choose']:.3f}",
+            "reporting half": lambda r: f"{r['report']:.3f}",
+            "base types": lambda r: f"{r['base']:.3f}",
+        },
+    )
     print(f"chosen on the choosing half: {best['reading']}")
 
 

@@ -220,15 +220,20 @@ class CorpusEncoder:
 
     def queries(self, texts: Sequence[str]) -> np.ndarray:
         """[Q, D] unit vectors of type descriptions."""
-        return self.queries_and_kinds(texts)[0]
+        return self.queries_and_kinds(texts, kinds=False)[0]
 
-    def queries_and_kinds(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    def queries_and_kinds(
+        self, texts: Sequence[str], kinds: bool = True
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """([Q, D] unit vectors of type descriptions, [Q, D] of their head phrases: the kind
-        of entity a description names, "castle" in "castle in Scotland"), in one forward."""
+        of entity a description names, "castle" in "castle in Scotland"), in one forward; the
+        second is None unless `kinds`, and the head phrases are then not read."""
         spec, template = self.head.spec, self.record.query_template
-        at = (*self.head.query_reading, "head")
+        at = (*self.head.query_reading, *(["head"] if kinds else []))
         readings = query_readings(self.extractor, texts, spec, template, at)
-        return self.head.query_vectors(readings[:-1]), self.head.project(readings[-1])
+        positions = len(self.head.query_reading)
+        vectors = self.head.query_vectors(readings[:positions])
+        return vectors, self.head.project(readings[-1]) if kinds else None
 
     def check_can_read(self, documents: Sequence[Document]) -> None:
         """Raises MentionsNeeded if some documents have no spans and there is no detector."""

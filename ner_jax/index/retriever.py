@@ -114,15 +114,16 @@ class Retriever(ClosedOnExit):
                 raise ValueError(f"k must be positive, got {wanted}")
         if not descriptions:
             return []
-        queries, kinds = self.encoder.queries_and_kinds(list(descriptions))  # [Q, D] each
+        # Descriptions with a post-modifier also need their head phrase (see _shown).
+        modified = [head_phrase_end(d) < len(d.rstrip()) for d in descriptions]
+        queries, kinds = self.encoder.queries_and_kinds(list(descriptions), any(modified))
         results: list[list[Hit]] = [[] for _ in descriptions]
         for wanted in sorted(set(ks)):
             rows = [q for q, each in enumerate(ks) if each == wanted]
             fetched = min(len(self.index), max(10 * wanted, 100))
             scores, ids = self.index.search(queries[rows], fetched)  # [len(rows), fetched]
             for r, q in enumerate(rows):
-                text = descriptions[q].rstrip()
-                kind = kinds[q : q + 1] if head_phrase_end(text) < len(text) else None
+                kind = kinds[q : q + 1] if modified[q] else None
                 results[q] = self._ranked(queries[q : q + 1], scores[r], ids[r], wanted, kind)
         return results
 

@@ -61,6 +61,9 @@ def test_a_compositional_description_ranks_by_itself_and_shows_its_kind_first(co
     with Retriever.load(root / "index") as retriever:
         encoded = retriever.encoder.documents(documents)
         full, kind = retriever.encoder.queries_and_kinds(["castle in edinburgh"])
+        alone, none = retriever.encoder.queries_and_kinds(["castle in edinburgh"], kinds=False)
+        assert none is None  # the head phrase is read only when asked for
+        np.testing.assert_allclose(alone, full, atol=1e-6)
         hits = retriever.search("castle in edinburgh", k=4)
         plain = retriever.search("castle", k=4)  # no post-modifier: nothing moves
     by_full, by_kind = encoded.vectors @ full[0], encoded.vectors @ kind[0]
