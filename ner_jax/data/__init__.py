@@ -5,6 +5,7 @@ from ner_jax.data.benchmark import (
     Query,
     build_benchmark,
     is_catch_all,
+    load_label_lists,
     load_query_words,
     natural_words,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "evaluate_rankings",
     "is_catch_all",
     "json_object",
+    "load_label_lists",
     "load_query_words",
     "natural_words",
     "rank",

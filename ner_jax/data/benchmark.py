@@ -83,6 +83,25 @@ def is_catch_all(label: str) -> bool:
     return label.startswith("Other") and label[5:6].isupper()
 
 
+def load_label_lists(path: str | os.PathLike, what: str) -> dict[str, list[str]]:
+    """A JSON map label -> non-empty list of strings (groups, wordings); errors name `what`
+    and the file."""
+    try:
+        table = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{what} file {os.fspath(path)}: {error}") from None
+    if not isinstance(table, dict) or not table:
+        raise ValueError(
+            f"{what} file {os.fspath(path)}: expected a non-empty JSON object of lists"
+        )
+    for key, items in table.items():
+        if not (isinstance(items, list) and items and all(isinstance(i, str) for i in items)):
+            raise ValueError(
+                f"{what} file {os.fspath(path)}: {key!r} needs a non-empty list of strings"
+            )
+    return table
+
+
 def load_query_words(path: str | os.PathLike) -> dict[str, str]:
     """A flat JSON map label -> query words; errors name the file."""
     name = os.fspath(path)

@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
-from ner_jax.data import Benchmark, Query
-
-
-def _read_json_lists(path: str, what: str) -> dict[str, list[str]]:
-    """A JSON object whose values are non-empty lists of strings; errors name the file."""
-    try:
-        table = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ValueError(f"{what} file {path}: {error}") from None
-    if not isinstance(table, dict) or not table:
-        raise ValueError(f"{what} file {path}: expected a non-empty JSON object of lists")
-    for key, items in table.items():
-        if not (isinstance(items, list) and items and all(isinstance(i, str) for i in items)):
-            raise ValueError(f"{what} file {path}: {key!r} needs a non-empty list of strings")
-    return table
+from ner_jax.data import Benchmark, Query, load_label_lists
 
 
 def read_groups(path: str, bench: Benchmark) -> dict[str, list[str]]:
     """{group: [labels]} from a JSON file; every label must be one of the benchmark's queries."""
-    groups = _read_json_lists(path, "groups")
+    groups = load_label_lists(path, "groups")
     queried = {q.type for q in bench.queries}
     for group, labels in groups.items():
         if missing := sorted(set(labels) - queried):
@@ -46,7 +30,7 @@ def group_scores(
 def paraphrase_benchmark(path: str, bench: Benchmark) -> Benchmark:
     """The benchmark's documents with one query per wording of each listed type
     ({label: [wordings]} in the JSON file); each wording has its type's relevant documents."""
-    wordings = _read_json_lists(path, "paraphrases")
+    wordings = load_label_lists(path, "paraphrases")
     by_type = {q.type: q for q in bench.queries}
     if missing := sorted(set(wordings) - set(by_type)):
         raise ValueError(f"paraphrases file {path}: {missing} are not queried types")

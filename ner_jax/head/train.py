@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import hashlib
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 from absl import logging
 
+from ner_jax.data import load_label_lists
 from ner_jax.features import QUERY_TEMPLATE, InputSpec, extractor_for
 from ner_jax.head.file import save_head
 from ner_jax.head.mentions import Corpus, load_mentions
@@ -55,15 +55,8 @@ class TrainConfig:
 
 def read_wordings_file(path: str) -> dict[str, list[str]]:
     """A JSON map query words -> the type's wordings, each list starting with the query words."""
-    try:
-        table = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as error:
-        raise ValueError(f"wordings file {path}: {error}") from None
-    if not isinstance(table, dict):
-        raise ValueError(f"wordings file {path}: expected a JSON object of lists")
+    table = load_label_lists(path, "wordings")
     for words, listed in table.items():
-        if not (isinstance(listed, list) and listed and all(isinstance(w, str) for w in listed)):
-            raise ValueError(f"wordings file {path}: {words!r} needs a non-empty list of strings")
         if listed[0] != words:
             raise ValueError(f"wordings file {path}: {words!r}'s list must start with {words!r}")
     return table
