@@ -1,4 +1,4 @@
-"""The head's generated tables: descriptions, where they are read, leave-types-out selection."""
+"""The head's generated tables: descriptions, their reading, leave-types-out, sentence signals."""
 
 from __future__ import annotations
 
@@ -96,10 +96,28 @@ def held_out_curve() -> str:
     return table(" | ".join(["step", *map(str, steps)]), rows)
 
 
+def sentence_signal() -> str:
+    """Head + weight x a sentence signal: held-out types (choosing) and the description set."""
+    report = load("sentence_signal/report.json")
+    rows = [
+        [
+            r["signal"],
+            bold(num(r["weight"], 2), r["weight"] == report["chosen"][r["signal"]]),
+            num(r["held_out"]),
+            num(r["compositional"]),
+            num(r["base"]),
+        ]
+        for r in report["rows"]
+    ]
+    header = "signal | weight | held-out types | compositional descriptions | base types"
+    return table(header, rows)
+
+
 TABLES = {
     "descriptions": descriptions,
     "descriptions-detected": descriptions_detected,
     "query-reading": query_reading,
     "head-leave-types-out": leave_types_out,
     "head-held-out-curve": held_out_curve,
+    "sentence-signal": sentence_signal,
 }

@@ -1,0 +1,184 @@
+"""Measure a sentence signal beside the head: a document's best mention + WEIGHT x its sentence's.
+
+    python experiments/sentence_signal.py --workdir=/work/runs/head18 --out=results/sentence_signal
+
+A description such as "castle in Scotland" names a kind of entity (the head's mention score) and
+an attribute that the sentence around it often states. Two sentence signals are scored beside
+the head: MiniLM over the whole document, and the model's own tap mean-pooled over the document's
+tokens and centred on the corpus mean (the index's forward computes it anyway). The weight of
+each is chosen on types held out of head training (configs/head.py HELD_OUT_TYPES, with the
+leave-types-out head of WORKDIR/lto/default at the shipped recipe's raw mix) on the selection
+files, Few-NERD dev every 8th sentence; the shipped head is then scored with every weight on the
+description set (ner_jax/assets/descriptions), compositional descriptions and base types apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+from absl import flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", None, "leave_types_out.py's workdir", required=True)
+flags.DEFINE_string("out", None, "report.json and report.md", required=True)
+flags.DEFINE_string("model", "gemma3-270m", "named model")
+flags.DEFINE_string("data", os.environ.get("NER_JAX_DATA", "../shared/data"), "data root")
+flags.DEFINE_list("weights", ["0", "0.05", "0.1", "0.2", "0.3", "0.5", "1"], "sentence weights")
+
+DESCRIPTIONS = Path("ner_jax/assets/descriptions")
+
+
+def selection_corpus(data: str, workdir: Path) -> list[str]:
+    """The leave-types-out selection files, Few-NERD's dev file cut to every 8th sentence."""
+    from configs import head as configs
+
+    files = list(configs.get_config("lto_default", data).select)
+    fewnerd = [f for f in files if "fewnerd" in f]
+    sliced = workdir / "sentence_signal" / "fewnerd_dev_every_8th.txt"
+    if fewnerd and not sliced.is_file():
+        blocks = Path(fewnerd[0]).read_text().strip().split("\n\n")
+        sliced.parent.mkdir(parents=True, exist_ok=True)
+        sliced.write_text("\n\n".join(blocks[3::8]) + "\n")
+    return [f for f in files if f not in fewnerd] + ([str(sliced)] if fewnerd else [])
+
+
+def head_scores(head, extractor, bench, features: Path) -> np.ndarray:
+    """[Q, D] each document's best gold mention's cosine with each query, through `head`."""
+    from ner_jax.data import best_mention_scores
+    from ner_jax.features import corpus_features, query_readings
+
+    stored = corpus_features(extractor, bench, features)
+    inputs = stored.inputs(head.spec)[stored.kept]
+    words = [q.text for q in bench.queries]
+    at = tuple(head.query_reading)
+    readings = query_readings(extractor, words, head.spec, head.query_template, at)
+    queries = head.query_vectors(readings)
+    scores = queries @ head.project(inputs).T
+    return best_mention_scores(scores, stored.mention_docs[stored.kept], len(bench.documents))
+
+
+def pooled_scores(extractor, tap: str, bench) -> np.ndarray:
+    """[Q, D] cosine of the tap mean-pooled over the query's and the document's tokens (start
+    token left out), both centred on the documents' mean: raw activations share a large common
+    direction that would otherwise dominate every cosine."""
+    from ner_jax.features import QUERY_TEMPLATE, l2_normalise
+    from ner_jax.model import parse_tap
+
+    component, block = parse_tap(tap)
+    row = list(extractor.blocks).index(block)
+
+    def pooled(texts: list[str]) -> np.ndarray:
+        means = []
+        for first in range(0, len(texts), 256):
+            per_text, _ = extractor.all_tokens(texts[first : first + 256])
+            means += [t[component][row, 1:].mean(axis=0) for t in per_text]
+        return np.stack(means)
+
+    docs = pooled([d.text for d in bench.documents])
+    queries = pooled([QUERY_TEMPLATE.format(q.text) for q in bench.queries])
+    centre = docs.mean(axis=0)
+    return np.asarray(l2_normalise(queries - centre) @ l2_normalise(docs - centre).T)
+
+
+def sweep(head: np.ndarray, signals: dict, bench, parts: dict, weights: list[float]) -> list:
+    """Rows of (signal, weight, R-Precision per part) for head + weight x signal; documents
+    without a mention stay out, as in the index."""
+    from ner_jax.data import NO_MENTION, evaluate_rankings, rank
+
+    relevant = [q.relevant for q in bench.queries]
+    rows = []
+    for name, signal in signals.items():
+        for weight in weights:
+            fused = np.where(head > NO_MENTION, head + weight * signal, NO_MENTION)
+            per_query = evaluate_rankings(rank(fused), relevant)["per_query_r_precision"]
+            row = {"signal": name, "weight": weight}
+            for part, keep in parts.items():
+                picked = [per_query[i] for i, q in enumerate(bench.queries) if keep(q)]
+                row[part] = float(np.mean(picked))
+            rows.append(row)
+    return rows
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    from configs import head as configs  # experiments/ is sys.path[0]
+    from report import write_report  # experiments/ is sys.path[0]
+
+    from ner_jax.data import build_benchmark, load_query_words
+    from ner_jax.evaluation import baselines
+    from ner_jax.evaluation.minilm import MiniLM
+    from ner_jax.features import extractor_for
+    from ner_jax.head import load_head, shipped_head
+
+    workdir, weights = Path(FLAGS.workdir), [float(w) for w in FLAGS.weights]
+    held_out = load_head(workdir / "lto" / "default" / "head.safetensors")
+    raw_mix = configs.SHIPPED["raw_mix"]
+    held_out = dataclasses.replace(held_out, record={**held_out.record, "raw_mix": raw_mix})
+    shipped = load_head(shipped_head(FLAGS.model))
+    tap = shipped.spec.taps[0]
+    extractor = extractor_for(FLAGS.model, sorted({tap, *held_out.spec.taps}))
+    minilm = MiniLM.load()
+    words = {}
+    for name in ("fewnerd", "crossner", "multiconer"):  # one label, one wording, across corpora
+        words |= load_query_words(Path(FLAGS.data) / "queries" / f"{name}.json")
+    benches = {
+        "selection": build_benchmark(selection_corpus(FLAGS.data, workdir), words),
+        "descriptions": build_benchmark(
+            [DESCRIPTIONS / "sentences.jsonl"], load_query_words(DESCRIPTIONS / "queries.json")
+        ),
+    }
+    groups = json.loads((DESCRIPTIONS / "groups.json").read_text())
+    parts = {
+        "selection": {"held_out": lambda q: q.text in configs.HELD_OUT_TYPES},
+        "descriptions": {
+            part: (lambda q, labels=frozenset(labels): q.type in labels)
+            for part, labels in groups.items()
+        },
+    }
+    report: dict = {"held_out_types": list(configs.HELD_OUT_TYPES), "weights": weights}
+    for corpus, bench in benches.items():
+        head = held_out if corpus == "selection" else shipped
+        docs, texts = [d.text for d in bench.documents], [q.text for q in bench.queries]
+        signals = {
+            "MiniLM": baselines.sentence_scores(minilm, docs, texts),
+            f"pooled {tap}": pooled_scores(extractor, tap, bench),
+        }
+        scores = head_scores(head, extractor, bench, workdir / "sentence_signal" / "features")
+        report[corpus] = sweep(scores, signals, bench, parts[corpus], weights)
+    chosen = {
+        signal: max(
+            (r for r in report["selection"] if r["signal"] == signal),
+            key=lambda r: r["held_out"],
+        )["weight"]
+        for signal in {r["signal"] for r in report["selection"]}
+    }
+    report["chosen"] = chosen
+    report["rows"] = [
+        {**s, **{k: v for k, v in d.items() if k not in ("signal", "weight")}}
+        for s, d in zip(report["selection"], report["descriptions"], strict=True)
+    ]
+    write_report(
+        Path(FLAGS.out),
+        report,
+        {
+            "signal": lambda r: r["signal"],
+            "weight": lambda r: (
+                f"{r['weight']:g}" + " (chosen)" * (chosen[r["signal"]] == r["weight"])
+            ),
+            "held-out types (selection files)": lambda r: f"{r['held_out']:.3f}",
+            "compositional descriptions": lambda r: f"{r['compositional']:.3f}",
+            "base types": lambda r: f"{r['base']:.3f}",
+        },
+    )
+    print(f"chosen on held-out types: {chosen}")
+
+
+if __name__ == "__main__":
+    from ner_jax.cli import run_launcher, use_all_cpu_cores
+
+    use_all_cpu_cores()
+    run_launcher(main)
