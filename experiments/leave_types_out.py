@@ -43,7 +43,13 @@ def held_out_scores(config, head_path: Path, mixes: list[float], features: Path)
     extractor = extractor_for(config.model, head.spec.taps)
     held_out = set(config.held_out_types)
     select = load_mentions(
-        extractor, head.spec, config.corpora, config.select, features, queried=held_out.__contains__
+        extractor,
+        head.spec,
+        config.corpora,
+        config.select,
+        features,
+        template=config.query_template,  # the anchors as the variant trained on them
+        queried=held_out.__contains__,
     )
     width = extractor.model.config.component_width(head.spec.parsed[0][0])
     scores = {}

@@ -7,9 +7,10 @@ an attribute that the sentence around it often states. Two sentence signals are 
 the head: MiniLM over the whole document, and the model's own tap mean-pooled over the document's
 tokens and centred on the corpus mean (the index's forward computes it anyway). The weight of
 each is chosen on types held out of head training (configs/head.py HELD_OUT_TYPES, with the
-leave-types-out head of WORKDIR/lto/default at the shipped recipe's raw mix) on the selection
-files, Few-NERD dev every 8th sentence; the shipped head is then scored with every weight on the
-description set (ner_jax/assets/descriptions), compositional descriptions and base types apart.
+leave-types-out head of the shipped recipe's variant, WORKDIR/lto/VARIANT, at the recipe's raw
+mix) on the selection files, Few-NERD dev every 8th sentence; the shipped head is then scored
+with every weight on the description set (ner_jax/assets/descriptions), compositional
+descriptions and base types apart.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ def main(argv: list[str]) -> None:
     from ner_jax.head import load_head, shipped_head
 
     workdir, weights = Path(FLAGS.workdir), [float(w) for w in FLAGS.weights]
-    held_out = load_head(workdir / "lto" / "default" / "head.safetensors")
+    held_out = load_head(workdir / "lto" / configs.SHIPPED["variant"] / "head.safetensors")
     raw_mix = configs.SHIPPED["raw_mix"]
     held_out = dataclasses.replace(held_out, record={**held_out.record, "raw_mix": raw_mix})
     shipped = load_head(shipped_head(FLAGS.model))

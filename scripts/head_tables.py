@@ -11,7 +11,8 @@ DESCRIPTION_SYSTEMS = {
     "bm25": "BM25",
     "minilm": "MiniLM, whole sentence",
     "raw": "raw `attn@15` tap",
-    "head-previous": "previous shipped head",
+    "head-previous": "head shipped when the issue opened",
+    "head-early": "head shipped before this one (200 steps)",
     "head-shipped": "**shipped head**",
     "head-shipped+minilm": "shipped head + MiniLM, fused (reference)",
 }
@@ -41,7 +42,7 @@ def descriptions_detected() -> str:
     run = load("evaluate/descriptions_detected/report.json")
     systems = run["systems"]
     rows = []
-    for name in ("bm25", "minilm", "raw", "head-previous", "head-shipped"):
+    for name in ("bm25", "minilm", "raw", "head-previous", "head-early", "head-shipped"):
         label = DESCRIPTION_SYSTEMS[name]
         gold = systems.get(f"{name}@gold", systems[name])["groups"]
         found = systems[name]["groups"]
@@ -53,7 +54,7 @@ def descriptions_detected() -> str:
 
 def query_reading() -> str:
     """Where a head reads a description: the weight of the head phrase against the last token."""
-    heads = {"previous": "previous head", "shipped": "shipped head"}
+    heads = {"previous": "head at the issue's start", "shipped": "shipped head"}
     runs = {k: load(f"query_reading/{k}_head/report.json")["rows"] for k in heads}
     rows = []
     for i, row in enumerate(runs["shipped"]):
@@ -84,7 +85,12 @@ def leave_types_out() -> str:
 
 def held_out_curve() -> str:
     """Held-out types' R-Precision as training goes on (the pure head, no mix)."""
-    runs = {"default": "default", "words": "words", "default_4000_steps": "default, 4000 steps"}
+    runs = {
+        "default": "default",
+        "words": "words",
+        "examples": "examples",
+        "default_4000_steps": "default, 4000 steps",
+    }
     curves = {}
     for name in runs:
         lines = (RESULTS / "head_lto" / "heads" / name / "metrics.jsonl").read_text().split("\n")

@@ -65,10 +65,36 @@ def candidate_spans(
     if not len(real):
         return []
     scores = np.asarray(log_probs)[real]
-    # A span ends where a word does: a sub-token inside a word ("Obam|a") ends no mention.
-    word_end = np.array([not text[e : e + 1].isalnum() for e in chars[real, 1]], bool)
-    word_start = np.array([s == 0 or not text[s - 1].isalnum() for s in chars[real, 0]], bool)
+    # A span ends where a word does: a sub-token inside a word ("Obam|a") ends no mention, nor
+    # does a possessive "'s" (a name ends before it). It starts where a word does, and a word
+    # goes on after an apostrophe between letters ("O'Brien" starts at "O").
+    word_end = np.array(
+        [not text[e : e + 1].isalnum() and not _possessive(text, e) for e in chars[real, 1]],
+        bool,
+    )
+    word_start = np.array([_starts_word(text, s) for s in chars[real, 0]], bool)
     ends = np.flatnonzero((end_probabilities(scores) >= threshold) & word_end)
     starts = best_starts(scores, can_start=word_start)[ends]
     first, last = chars[real[starts], 0], chars[real[ends], 1]
     return sorted({(int(s), int(e)) for s, e in zip(first, last, strict=True)})
+
+
+APOSTROPHES = "'\u2019"
+
+
+def _starts_word(text: str, start: int) -> bool:
+    """Whether a token at character `start` begins a word."""
+    after_word = start > 0 and text[start - 1].isalnum()
+    return not after_word and not _after_inner_apostrophe(text, start)
+
+
+def _after_inner_apostrophe(text: str, start: int) -> bool:
+    return start >= 2 and text[start - 1] in APOSTROPHES and text[start - 2].isalnum()
+
+
+def _possessive(text: str, end: int) -> bool:
+    """Whether the word ending at character `end` is the "s" of a possessive "'s"."""
+    start = end
+    while start > 0 and text[start - 1].isalnum():
+        start -= 1
+    return text[start:end].lower() == "s" and _after_inner_apostrophe(text, start)

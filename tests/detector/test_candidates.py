@@ -77,3 +77,32 @@ def test_only_word_final_tokens_end_a_span_and_zero_keeps_every_word():
 def test_end_recall_counts_gold_mentions_whose_end_was_found():
     scores = span_scores([[(4, 12), (10, 18)]], [[(4, 18), (23, 28)]])
     assert scores["recall"] == 0.0 and scores["end_recall"] == 0.5
+
+
+def test_a_possessive_s_ends_no_mention_and_an_inner_apostrophe_starts_none():
+    # "Beethoven's Ninth and O'Brien": the tagger is sure of every piece (B, I or an end), so
+    # only the word rules decide: no span ends at the "s" of "'s", and none starts at "Brien".
+    text = "Beethoven's Ninth and O'Brien"
+    offsets = np.array(
+        [[0, 0], [0, 9], [9, 10], [10, 11], [11, 17], [17, 21], [21, 23], [23, 24], [24, 29]]
+    )
+    #                         O     B     I
+    probs = np.array(
+        [
+            [1.0, 0.0, 0.0],  # <bos>
+            [0.01, 0.98, 0.01],  # Beethoven
+            [0.5, 0.0, 0.5],  # '
+            [0.01, 0.98, 0.01],  # s: a likely mention by the tags alone
+            [0.01, 0.98, 0.01],  # Ninth
+            [0.98, 0.01, 0.01],  # and
+            [0.01, 0.98, 0.01],  # O
+            [0.02, 0.01, 0.97],  # '
+            [0.01, 0.98, 0.01],  # Brien: a likelier B than I
+        ]
+    )
+    spans = candidate_spans(text, offsets, np.log(np.clip(probs, 1e-9, 1.0)), threshold=0.0)
+    shown = [text[a:b] for a, b in spans]
+    assert "Beethoven" in shown and "Ninth" in shown, shown
+    assert not [b for _, b in spans if b == 11], shown  # nothing ends at the possessive "s"
+    assert not [a for a, _ in spans if a == 24], shown  # nothing starts at "Brien"
+    assert "O'Brien" in shown, shown
