@@ -48,18 +48,21 @@ def selection_corpus(data: str, workdir: Path) -> list[str]:
 
 
 def head_scores(head, extractor, bench, features: Path) -> np.ndarray:
-    """[Q, D] each document's best gold mention's cosine with each query, through `head`."""
-    from ner_jax.data import best_mention_scores
-    from ner_jax.features import corpus_features, query_readings
+    """[Q, D] each document's best gold mention's cosine with each query, through `head`, as
+    `ner-jax evaluate` scores it."""
+    from ner_jax.evaluation.model_systems import BestMention
+    from ner_jax.features import QUERY_TEMPLATE, corpus_features, query_readings
 
     stored = corpus_features(extractor, bench, features)
-    inputs = stored.inputs(head.spec)[stored.kept]
     words = [q.text for q in bench.queries]
-    at = tuple(head.query_reading)
-    readings = query_readings(extractor, words, head.spec, head.query_template, at)
-    queries = head.query_vectors(readings)
-    scores = queries @ head.project(inputs).T
-    return best_mention_scores(scores, stored.mention_docs[stored.kept], len(bench.documents))
+    scores = BestMention(
+        lambda spec, template, at=("last",): query_readings(extractor, words, spec, template, at),
+        QUERY_TEMPLATE,
+        stored.mention_docs[stored.kept],
+        lambda spec: stored.inputs(spec)[stored.kept],
+        len(bench.documents),
+    )
+    return scores.projected(head)()
 
 
 def pooled_scores(extractor, tap: str, bench) -> np.ndarray:

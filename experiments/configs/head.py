@@ -169,7 +169,8 @@ RAW_MIX = {"default": 0.5, "words": 0.5, "examples_early": 0.25}
 WORDED = ("words",)  # variants trained on WORDINGS
 # variant -> TrainConfig.query_template (features.QUERY_TEMPLATE elsewhere): the type name
 # written where the model expects an instance of it to follow
-TEMPLATES = {"examples": " Examples of {}:", "examples_early": " Examples of {}:"}
+EXAMPLES = " Examples of {}:"
+TEMPLATES = {"examples": EXAMPLES, "examples_early": EXAMPLES}
 DEFAULT_VARIANT = "default"
 # The shipped head: the recipe experiments/leave_types_out.py chose on held-out types
 # (results/head_lto/report.md), trained on every type of the three corpora for its steps.

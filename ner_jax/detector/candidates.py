@@ -17,6 +17,7 @@ import numpy as np
 from ner_jax.detector.tags import B, I, O, token_chars
 
 MAX_SPAN_TOKENS = 16  # longest candidate span, in real tokens
+APOSTROPHES = "'\u2019"
 
 
 def check_threshold(threshold: float | None, name: str = "detector_threshold") -> None:
@@ -68,10 +69,7 @@ def candidate_spans(
     # A span ends where a word does: a sub-token inside a word ("Obam|a") ends no mention, nor
     # does a possessive "'s" (a name ends before it). It starts where a word does, and a word
     # goes on after an apostrophe between letters ("O'Brien" starts at "O").
-    word_end = np.array(
-        [not text[e : e + 1].isalnum() and not _possessive(text, e) for e in chars[real, 1]],
-        bool,
-    )
+    word_end = np.array([_ends_word(text, e) for e in chars[real, 1]], bool)
     word_start = np.array([_starts_word(text, s) for s in chars[real, 0]], bool)
     ends = np.flatnonzero((end_probabilities(scores) >= threshold) & word_end)
     starts = best_starts(scores, can_start=word_start)[ends]
@@ -79,7 +77,9 @@ def candidate_spans(
     return sorted({(int(s), int(e)) for s, e in zip(first, last, strict=True)})
 
 
-APOSTROPHES = "'\u2019"
+def _ends_word(text: str, end: int) -> bool:
+    """Whether a token ending at character `end` ends a word that a name can end with."""
+    return not text[end : end + 1].isalnum() and not _possessive(text, end)
 
 
 def _starts_word(text: str, start: int) -> bool:

@@ -164,7 +164,7 @@ class Retriever(ClosedOnExit):
     ) -> dict[int, list[MentionHit]]:
         """The documents' mentions with the head phrase's best one first, where the phrase's
         `fetched` nearest mentions hold one of theirs. A compositional description ("castle
-        in Scotland") ranks documents by the whole phrase, read at its last word, and their
+        in Scotland") ranks documents by the whole phrase, read at its last token, and their
         best mention for it is often the attribute's ("Scotland"); the mention to show is the
         entity of the kind the description names ("castle"), scored against that kind."""
         scores, ids = (x[0] for x in self.index.search(kind, fetched))
