@@ -3,6 +3,8 @@ baselines on the same documents, and the report's table."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 QUERY_FILES = {c: f"{c}.json" for c in ("multiconer", "crossner", "fewnerd")}
@@ -10,8 +12,9 @@ SYSTEMS = ("head", "raw")  # the shipped head, and the untrained attn@15 tap
 RAW_TAP = "attn@15"
 
 
-def retrieval_splits(model: str, data: str, tokens: dict, types: dict) -> dict:
-    """{system: {split: RetrievalSplit}} for every selection and test split."""
+def retrieval_splits(model: str, data: str, tokens: dict, types: dict, workdir: Path) -> dict:
+    """{system: {split: RetrievalSplit}} for every selection and test split (the head's text
+    means, if it reads them, cached in WORKDIR/means)."""
     from configs import detector as configs
 
     from ner_jax.data import is_catch_all, load_query_words
@@ -40,13 +43,33 @@ def retrieval_splits(model: str, data: str, tokens: dict, types: dict) -> dict:
         out["raw"][name] = RetrievalSplit(
             tokens[name], relevant, query_inputs(extractor, texts, spec, QUERY_TEMPLATE), raw
         )
-        inputs = [tokens[name].features[t].astype(np.float32) for t in head.spec.taps]
-        inputs = np.concatenate(inputs, axis=-1)
         queries = head.project(query_inputs(extractor, texts, head.spec, head.query_template))
-        out["head"][name] = RetrievalSplit(tokens[name], relevant, queries, head.project(inputs))
+        vectors = token_vectors(head, extractor, tokens[name], workdir / "means")
+        out["head"][name] = RetrievalSplit(tokens[name], relevant, queries, vectors)
         if split.role == "test" and not split.lower:
             out["baselines"][name] = baselines(tokens[name].texts, texts, relevant)
     return out
+
+
+def token_vectors(head, extractor, tokens, root: Path, chunk: int = 16384) -> np.ndarray:
+    """[N, out] the head's vector of every token, as if a mention ended there: its taps (unit
+    already), then, if the head reads its text's mean, that (from its own pass: the token data
+    holds unit rows, whose mean is not the tap's)."""
+    from ner_jax.features.store import cached_means
+    from ner_jax.model import parse_tap
+
+    taps = np.concatenate([tokens.features[t] for t in head.spec.taps], axis=-1)  # [N, in]
+    if head.spec.context:
+        means = cached_means(extractor, tokens.texts, root)
+        text = np.concatenate([means[parse_tap(t)] for t in head.spec.taps], axis=-1)  # [S, in]
+        of_token = np.repeat(np.arange(len(tokens.texts)), tokens.lengths)  # [N]
+    parts = []
+    for first in range(0, len(taps), chunk):  # the inputs of every token at once are too large
+        inputs = taps[first : first + chunk].astype(np.float32)
+        if head.spec.context:
+            inputs = np.concatenate([inputs, text[of_token[first : first + chunk]]], axis=-1)
+        parts.append(head.project(inputs))
+    return np.concatenate(parts)
 
 
 def baselines(documents: list[str], queries: list[str], relevant: list[list[int]]) -> dict:

@@ -7,7 +7,9 @@ configs); the held-out types' R-Precision on the selection files picks its step,
 variant and the raw-tap mix. With --ship the chosen recipe trains on every type for the chosen
 number of steps (no selection left to do), gets its output projection fitted on its training
 mentions, and is written to ner_jax/assets/heads/. Training resumes and heads are reused from
---workdir; corpus features are extracted once into WORKDIR/features.
+--workdir; corpus features are extracted once into WORKDIR/features. The shipped head then gets
+its context part from experiments/sentence_signal.py --ship (which narrows the projection to
+make room for it).
 """
 
 from __future__ import annotations

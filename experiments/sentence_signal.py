@@ -1,6 +1,7 @@
 """Measure a sentence signal beside the head: a document's best mention + WEIGHT x its sentence's.
 
-    python experiments/sentence_signal.py --workdir=/work/runs/head18 --out=results/sentence_signal
+    python experiments/sentence_signal.py --workdir=/work/runs/head18 \
+        --out=results/sentence_signal [--ship]
 
 A description such as "castle in Scotland" names a kind of entity (the head's mention score) and
 an attribute that the sentence around it often states. Two sentence signals are scored beside
@@ -11,6 +12,16 @@ leave-types-out head of the shipped recipe's variant, WORKDIR/lto/VARIANT, at th
 mix) on the selection files, Few-NERD dev every 8th sentence; the shipped head is then scored
 with every weight on the description set (ner_jax/assets/descriptions), compositional
 descriptions and base types apart.
+
+The third signal is the one the product can serve: the head's context part (head.add_context),
+the pooled tap centred on training texts' mean (every EVERY-th text of the shipped head's
+training files) and reduced to CONTEXT_DIMS, appended to every vector so that one vector search
+ranks by both. So that an index's vectors keep their width (and bytes), the shipped head's own
+projection is refitted CONTEXT_DIMS narrower on its training mentions first; the description
+rows of this signal are of that narrower head. Its weight is the largest whose held-out score is
+within TOLERANCE of the best weight's: held-out types are single labels, which cannot show what
+an attribute gains, so the rule takes as much context as they do not penalise. --ship writes
+the shipped head with it.
 """
 
 from __future__ import annotations
@@ -29,6 +40,10 @@ flags.DEFINE_string("out", None, "report.json and report.md", required=True)
 flags.DEFINE_string("model", "gemma3-270m", "named model")
 flags.DEFINE_string("data", os.environ.get("NER_JAX_DATA", "../shared/data"), "data root")
 flags.DEFINE_list("weights", ["0", "0.05", "0.1", "0.2", "0.3", "0.5", "1"], "sentence weights")
+flags.DEFINE_integer("context_dims", 64, "width of the head's context part")
+flags.DEFINE_integer("every", 25, "the context part is fitted on every EVERY-th training text")
+flags.DEFINE_float("tolerance", 0.005, "held-out R-Precision a context weight may lose")
+flags.DEFINE_bool("ship", False, "write the shipped head with the chosen context part")
 
 DESCRIPTIONS = Path("ner_jax/assets/descriptions")
 
@@ -65,27 +80,35 @@ def head_scores(head, extractor, bench, features: Path) -> np.ndarray:
     return scores.projected(head)()
 
 
-def pooled_scores(extractor, tap: str, bench) -> np.ndarray:
+def pooled_scores(extractor, tap: str, bench, root: Path) -> np.ndarray:
     """[Q, D] cosine of the tap mean-pooled over the query's and the document's tokens (start
     token left out), both centred on the documents' mean: raw activations share a large common
     direction that would otherwise dominate every cosine."""
     from ner_jax.features import QUERY_TEMPLATE, l2_normalise
+    from ner_jax.features.store import cached_means
     from ner_jax.model import parse_tap
 
-    component, block = parse_tap(tap)
-    row = list(extractor.blocks).index(block)
-
-    def pooled(texts: list[str]) -> np.ndarray:
-        means = []
-        for first in range(0, len(texts), 256):
-            per_text, _ = extractor.all_tokens(texts[first : first + 256])
-            means += [t[component][row, 1:].mean(axis=0) for t in per_text]
-        return np.stack(means)
-
-    docs = pooled([d.text for d in bench.documents])
-    queries = pooled([QUERY_TEMPLATE.format(q.text) for q in bench.queries])
+    docs = cached_means(extractor, [d.text for d in bench.documents], root)[parse_tap(tap)]
+    texts = [QUERY_TEMPLATE.format(q.text) for q in bench.queries]
+    queries = cached_means(extractor, texts, root, progress=False)[parse_tap(tap)]
     centre = docs.mean(axis=0)
     return np.asarray(l2_normalise(queries - centre) @ l2_normalise(docs - centre).T)
+
+
+def training_means(extractor, tap: str, workdir: Path) -> tuple[np.ndarray, dict]:
+    """[N, width] the tap's mean over every EVERY-th text of the shipped head's training
+    files, and what they were read from (for the head's record)."""
+    from configs import head as configs
+
+    from ner_jax.features.store import cached_means
+    from ner_jax.index import read_documents
+    from ner_jax.model import parse_tap
+
+    files = configs.shipped(FLAGS.data, FLAGS.model, **configs.SHIPPED).train
+    texts = [d.text for f in files for d in read_documents([f])[:: FLAGS.every]]
+    root = workdir / "sentence_signal" / "features"
+    about = {"files": list(files), "every": FLAGS.every}
+    return cached_means(extractor, texts, root)[parse_tap(tap)], about
 
 
 def sweep(head: np.ndarray, signals: dict, bench, parts: dict, weights: list[float]) -> list:
@@ -107,6 +130,23 @@ def sweep(head: np.ndarray, signals: dict, bench, parts: dict, weights: list[flo
     return rows
 
 
+def narrowed(head, extractor, workdir: Path):
+    """The shipped head with its projection refitted CONTEXT_DIMS narrower, on the unreduced
+    outputs of its training mentions (their features cached in WORKDIR/features)."""
+    from configs import head as configs
+
+    from ner_jax.head import add_projection
+    from ner_jax.head.mentions import load_mentions
+
+    config = configs.shipped(FLAGS.data, FLAGS.model, **configs.SHIPPED)
+    full = head.unreduced()
+    features = workdir / "features"
+    train = load_mentions(extractor, full.spec, config.corpora, config.train, features, False)
+    about = {k: v for k, v in head.record["projection"].items() if k in ("files", "sha256")}
+    dims = head.out_width - FLAGS.context_dims
+    return add_projection(full, full.project(train.inputs), dims, about)
+
+
 def main(argv: list[str]) -> None:
     del argv
     from configs import head as configs  # experiments/ is sys.path[0]
@@ -116,13 +156,14 @@ def main(argv: list[str]) -> None:
     from ner_jax.evaluation import baselines
     from ner_jax.evaluation.minilm import MiniLM
     from ner_jax.features import extractor_for
-    from ner_jax.head import load_head, shipped_head
+    from ner_jax.head import add_context, load_head, save_head, shipped_head, without_context
 
     workdir, weights = Path(FLAGS.workdir), [float(w) for w in FLAGS.weights]
+    root = workdir / "sentence_signal" / "features"
     held_out = load_head(workdir / "lto" / configs.SHIPPED["variant"] / "head.safetensors")
     raw_mix = configs.SHIPPED["raw_mix"]
     held_out = dataclasses.replace(held_out, record={**held_out.record, "raw_mix": raw_mix})
-    shipped = load_head(shipped_head(FLAGS.model))
+    shipped = without_context(load_head(shipped_head(FLAGS.model)))
     tap = shipped.spec.taps[0]
     extractor = extractor_for(FLAGS.model, sorted({tap, *held_out.spec.taps}))
     minilm = MiniLM.load()
@@ -143,16 +184,27 @@ def main(argv: list[str]) -> None:
             for part, labels in groups.items()
         },
     }
+    means, about = training_means(extractor, tap, workdir)
+    narrow = narrowed(shipped, extractor, workdir)
+    context = f"context part ({FLAGS.context_dims} dims)"
     report: dict = {"held_out_types": list(configs.HELD_OUT_TYPES), "weights": weights}
     for corpus, bench in benches.items():
-        head = held_out if corpus == "selection" else shipped
+        head, beside = (held_out, held_out) if corpus == "selection" else (shipped, narrow)
         docs, texts = [d.text for d in bench.documents], [q.text for q in bench.queries]
         signals = {
             "MiniLM": baselines.sentence_scores(minilm, docs, texts),
-            f"pooled {tap}": pooled_scores(extractor, tap, bench),
+            f"pooled {tap}": pooled_scores(extractor, tap, bench, root),
         }
-        scores = head_scores(head, extractor, bench, workdir / "sentence_signal" / "features")
+        scores = head_scores(head, extractor, bench, root)
         report[corpus] = sweep(scores, signals, bench, parts[corpus], weights)
+        for weight in weights:  # the product's path: one vector per mention, one search
+            fused = beside
+            if weight:
+                fused = add_context(beside, means, weight, FLAGS.context_dims, about)
+            row = sweep(
+                head_scores(fused, extractor, bench, root), {context: 0}, bench, parts[corpus], [0]
+            )[0]
+            report[corpus].append({**row, "weight": weight})
     chosen = {
         signal: max(
             (r for r in report["selection"] if r["signal"] == signal),
@@ -160,6 +212,9 @@ def main(argv: list[str]) -> None:
         )["weight"]
         for signal in {r["signal"] for r in report["selection"]}
     }
+    rows = [r for r in report["selection"] if r["signal"] == context]
+    best = max(r["held_out"] for r in rows)
+    chosen[context] = max(r["weight"] for r in rows if r["held_out"] >= best - FLAGS.tolerance)
     report["chosen"] = chosen
     report["rows"] = [
         {**s, **{k: v for k, v in d.items() if k not in ("signal", "weight")}}
@@ -179,6 +234,14 @@ def main(argv: list[str]) -> None:
         },
     )
     print(f"chosen on held-out types: {chosen}")
+    if FLAGS.ship:
+        about = {
+            **about,
+            "selection": "experiments/sentence_signal.py",
+            "tolerance": FLAGS.tolerance,
+        }
+        fused = add_context(narrow, means, chosen[context], FLAGS.context_dims, about)
+        print(f"wrote {save_head(shipped_head(FLAGS.model), fused.params, fused.record)}")
 
 
 if __name__ == "__main__":

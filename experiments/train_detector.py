@@ -123,7 +123,7 @@ def main(argv: list[str]) -> None:
 
     override(DetectorTrainConfig(configs.TAPS), FLAGS.set)  # a bad --set fails before extraction
     tokens, types = load_splits(FLAGS.model, FLAGS.data, Path(FLAGS.workdir))
-    systems = retrieval_splits(FLAGS.model, FLAGS.data, tokens, types)
+    systems = retrieval_splits(FLAGS.model, FLAGS.data, tokens, types, Path(FLAGS.workdir))
     out = Path(FLAGS.out)
     out.mkdir(parents=True, exist_ok=True)
     report = {"model": FLAGS.model, "splits": {n: len(t.texts) for n, t in tokens.items()}}

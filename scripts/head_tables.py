@@ -12,8 +12,9 @@ DESCRIPTION_SYSTEMS = {
     "minilm": "MiniLM, whole sentence",
     "raw": "raw `attn@15` tap",
     "head-previous": "head shipped when the issue opened",
-    "head-early": "head shipped before this one (200 steps)",
-    "head-shipped": "**shipped head**",
+    "head-early": "head shipped two before (200 steps)",
+    "head-template": "head shipped before this one (template, no context part)",
+    "head-shipped": "**shipped head** (template + context part)",
     "head-shipped+minilm": "shipped head + MiniLM, fused (reference)",
 }
 
@@ -42,7 +43,15 @@ def descriptions_detected() -> str:
     run = load("evaluate/descriptions_detected/report.json")
     systems = run["systems"]
     rows = []
-    for name in ("bm25", "minilm", "raw", "head-previous", "head-early", "head-shipped"):
+    for name in (
+        "bm25",
+        "minilm",
+        "raw",
+        "head-previous",
+        "head-early",
+        "head-template",
+        "head-shipped",
+    ):
         label = DESCRIPTION_SYSTEMS[name]
         gold = systems.get(f"{name}@gold", systems[name])["groups"]
         found = systems[name]["groups"]

@@ -1,9 +1,8 @@
 """Activations at mentions: batching, the extractor, the on-disk store, and head inputs."""
 
 from ner_jax.features.batching import bucket, plan_batches
-from ner_jax.features.descriptions import head_phrase_end
+from ner_jax.features.descriptions import READINGS, head_phrase_end
 from ner_jax.features.extractor import (
-    READINGS,
     Encodings,
     FeatureExtractor,
     extractor_for,

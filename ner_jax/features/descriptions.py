@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+
+READINGS = ("last", "head")  # where a description can be read (FeatureExtractor.embed_queries)
 
 # Words that open an English noun phrase's post-modifier: prepositions, relative words and the
 # participles descriptions use ("castle in Scotland", "probe launched by NASA", "club that won").
@@ -30,3 +33,19 @@ def head_phrase_end(description: str) -> int:
         if word.group().lower().strip(",;:") in POST_MODIFIERS:
             return previous.end()
     return len(description.rstrip())
+
+
+def query_spans(
+    texts: Sequence[str], template: str, at: Sequence[str]
+) -> tuple[list[str], list[list[tuple[int, int]]]]:
+    """Each description written into `template`, and its spans to read at each position of
+    `at` (READINGS: "last", its last token; "head", the end of its head phrase)."""
+    if unknown := set(at) - set(READINGS):
+        raise ValueError(f"unknown query positions {sorted(unknown)}; known: {READINGS}")
+    before = template.split("{}", 1)[0]  # what the template writes before the description
+    written = [template.format(t) for t in texts]
+    spans = [
+        [(0, len(w)) if p == "last" else (0, len(before) + head_phrase_end(t)) for p in at]
+        for t, w in zip(texts, written, strict=True)
+    ]
+    return written, spans

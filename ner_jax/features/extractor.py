@@ -19,7 +19,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm import tqdm
 
 from ner_jax.features.batching import Batch, plan_batches
-from ner_jax.features.descriptions import head_phrase_end
+from ner_jax.features.descriptions import query_spans
 from ner_jax.model import Decoder, LoadedModel, load_model, parse_tap
 
 TRUNCATED = -1  # token index of a mention whose last sub-token fell past the length limit
@@ -34,7 +34,6 @@ DOCUMENT_SEPARATORS = ("<|endoftext|>",)
 # token that the corpus never shows at a mention's end. So queries are read after a space.
 # (Raw attn@15 on pooled CrossNER: 0.454 bare, 0.520 with the space.)
 QUERY_TEMPLATE = " {}"
-READINGS = ("last", "head")  # where embed_queries can read a description
 ONE_DEVICE_TOKENS = 64  # batches of at most this many tokens (queries) run on one device
 # Default tokens per batch and local device. On the CPU a smaller batch keeps a product's rows in
 # cache, which made Gemma's whole forward faster (docs/performance.md); accelerators want large
@@ -140,15 +139,7 @@ class FeatureExtractor:
         is read in one forward at each position of `at` (READINGS: "last", its last token;
         "head", the end of its head phrase). {component: [len(blocks), len(texts) * len(at),
         width]}, text-major: row i * len(at) + j is text i at position at[j]."""
-        if unknown := set(at) - set(READINGS):
-            raise ValueError(f"unknown query positions {sorted(unknown)}; known: {READINGS}")
-        before = template.split("{}", 1)[0]  # what the template writes before the description
-        written = [template.format(t) for t in texts]
-        spans = [
-            [(0, len(w)) if p == "last" else (0, len(before) + head_phrase_end(t)) for p in at]
-            for t, w in zip(texts, written, strict=True)
-        ]
-        return self(written, spans)[0]
+        return self(*query_spans(texts, template, at))[0]
 
     def encode(
         self, texts: Sequence[str], encodings: Encodings = None
@@ -230,6 +221,47 @@ class FeatureExtractor:
             for d in range(len(ids))
         ]
         return per_text, [o[:n] for o, n in zip(offsets, sizes, strict=True)]
+
+    def spans_and_means(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[tuple[int, int]]],
+        encodings: Encodings = None,
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]:
+        """`__call__`'s (activations at the spans, kept), and each text's activations averaged
+        over its tokens (token_means), from one forward over every token of the texts."""
+        per_text, offsets = self.all_tokens(texts, encodings=encodings)
+        at = [mention_tokens(o, s) for o, s in zip(offsets, spans, strict=True)]
+        kept = np.concatenate([np.zeros(0, bool), *(a != TRUNCATED for a in at)])
+        found = {
+            name: np.concatenate(
+                [np.zeros((len(self.blocks), 0, width), np.float32)]
+                + [
+                    f[name][:, np.maximum(a, 0)] * (a != TRUNCATED)[:, None]
+                    for f, a in zip(per_text, at, strict=True)
+                ],
+                axis=1,
+            )
+            for name, width in self.widths().items()
+        }
+        return found, kept, self.token_means(per_text, offsets)
+
+    def token_means(
+        self, per_text: Sequence[dict[str, np.ndarray]], offsets: Sequence[np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """{component: [len(blocks), len(texts), width]} each text's activations (all_tokens)
+        averaged over its own tokens: special tokens (offsets (0, 0)) are left out, as the
+        start token, the attention sink, is unlike any word. A text with no token of its own
+        averages to zero."""
+        means = {}
+        for name, width in self.widths().items():
+            rows = [np.zeros((len(self.blocks), 0, width), np.float32)]
+            for f, o in zip(per_text, offsets, strict=True):
+                own = o[:, 1] > o[:, 0]  # [T]
+                total = f[name][:, own].sum(axis=1, keepdims=True)  # [L, 1, W]
+                rows.append(total / max(int(own.sum()), 1))
+            means[name] = np.concatenate(rows, axis=1)
+        return means
 
     def _read(self, ids, cols, mention_ids, count: int, bar: tqdm | None) -> dict[str, np.ndarray]:
         """{component: [len(blocks), count, width]}: row mention_ids[d][i] is text d's token

@@ -1,22 +1,26 @@
-"""What a projection head reads: tapped activations at a mention, optionally with its sentence end.
+"""What a projection head reads: tapped activations at a mention, optionally with its sentence.
 
 A decoder sees only the left context of a mention's last token. The last token of the sentence
 has read the whole sentence, so `sentence_end` appends its activations to each mention's. Every
 tap is L2-normalised before concatenation (blocks differ in scale by orders of magnitude). A type
 description is embedded as its own sentence, so its end part repeats its mention part.
+`context` appends the taps averaged over the mention's whole text (raw: the head centres them);
+a description's are averaged over the description written alone (query_readings).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from ner_jax.data import Benchmark
+from ner_jax.features.descriptions import query_spans
 from ner_jax.features.extractor import QUERY_TEMPLATE, Encodings, FeatureExtractor, l2_normalise
-from ner_jax.features.store import FeatureStore, cached_store
+from ner_jax.features.store import FeatureStore, cached_means, cached_store
 from ner_jax.model import parse_tap
 
 
@@ -28,6 +32,7 @@ class InputSpec:
     sentence_end: bool = False
     # Each tap scaled to unit length before the head (ours); the paper's head reads raw values.
     unit_taps: bool = True
+    context: bool = False  # the taps averaged over the text, after the rest
 
     def __post_init__(self):
         if not self.taps:
@@ -48,16 +53,21 @@ class InputSpec:
         return tuple(sorted({b for _, b in self.parsed}))
 
     def width(self, config) -> int:
-        width = sum(config.component_width(c) for c, _ in self.parsed)
-        return width * (2 if self.sentence_end else 1)
+        return self.context_width(config) * (1 + self.sentence_end + self.context)
 
-    def combine(self, get_mention, get_end) -> np.ndarray:
-        """Concatenate the taps, each unit-normalised unless unit_taps is off;
-        get_*(component, block) -> [N, width] arrays."""
+    def context_width(self, config) -> int:
+        """Width of one reading of the taps (the context part's, if the spec reads it)."""
+        return sum(config.component_width(c) for c, _ in self.parsed)
+
+    def combine(self, get_mention, get_end, get_context=None) -> np.ndarray:
+        """Concatenate the taps, each unit-normalised unless unit_taps is off, then the
+        context's as they are; get_*(component, block) -> [N, width] arrays."""
         scale = l2_normalise if self.unit_taps else np.asarray
         parts = [scale(get_mention(c, b)) for c, b in self.parsed]
         if self.sentence_end:
             parts += [scale(get_end(c, b)) for c, b in self.parsed]
+        if self.context:
+            parts += [np.asarray(get_context(c, b), np.float32) for c, b in self.parsed]
         return np.concatenate(parts, axis=-1)
 
 
@@ -71,6 +81,9 @@ class CorpusFeatures:
     end_rows: np.ndarray  # [D] store row of each document's last token
     mention_docs: np.ndarray  # [M] document index of each mention
     mention_types: list[str]  # [M] label of each mention
+    # () -> (component, block) -> [D, width] each document's taps averaged over its tokens,
+    # read on first use (only heads that read the context need them).
+    means: Callable[[], dict[tuple[str, int], np.ndarray]]
 
     @property
     def kept(self) -> np.ndarray:
@@ -83,6 +96,7 @@ class CorpusFeatures:
         inputs = spec.combine(
             lambda c, b: self.store.get(c, b)[self.mention_rows],
             lambda c, b: self.store.get(c, b)[ends],
+            lambda c, b: self.means()[c, b][self.mention_docs],
         )
         return inputs * self.kept[:, None]
 
@@ -90,7 +104,8 @@ class CorpusFeatures:
 def corpus_features(
     extractor: FeatureExtractor, bench: Benchmark, root: Path, progress: bool = True
 ) -> CorpusFeatures:
-    """Extract (or reuse from `root`) features at every gold mention and every sentence end."""
+    """Extract (or reuse from `root`) features at every gold mention and every sentence end
+    (and each document's mean, when a head asks for it)."""
     spans, mention_rows, end_rows, docs, types = [], [], [], [], []
     for d, document in enumerate(bench.documents):
         first = sum(map(len, spans))
@@ -108,6 +123,7 @@ def corpus_features(
         np.array(end_rows, np.int64),
         np.array(docs, np.int64),
         types,
+        functools.cache(lambda: cached_means(extractor, texts, root, progress)),
     )
 
 
@@ -119,12 +135,17 @@ def mention_inputs(
     encodings: Encodings = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """In memory, for small corpora: ([M, spec.width] head inputs, [M] kept) of the spans in
-    document order (with spec.sentence_end, each text's end read as its sentence end)."""
+    document order (with spec.sentence_end, each text's end read as its sentence end; with
+    spec.context, every token of each text is read for its mean)."""
     # Only a head that reads sentence ends asks for the text's end: that span would make the
     # forward run past the last mention (on CrossNER sentences, 16% more tokens).
     end_spans = [[(0, len(t))] if spec.sentence_end else [] for t in texts]
     with_ends = [[*s, *e] for s, e in zip(spans, end_spans, strict=True)]
-    found, kept = extractor(texts, with_ends, encodings=encodings)
+    means = None
+    if spec.context:
+        found, kept, means = extractor.spans_and_means(texts, with_ends, encodings)
+    else:
+        found, kept = extractor(texts, with_ends, encodings=encodings)
     blocks = list(extractor.blocks)
     starts = np.cumsum([0] + [len(s) for s in with_ends])
     rows = np.array([starts[d] + i for d, s in enumerate(spans) for i in range(len(s))], int)
@@ -134,8 +155,9 @@ def mention_inputs(
     def get(rows):
         return lambda c, b: found[c][blocks.index(b)][rows]
 
+    docs = np.array([d for d, s in enumerate(spans) for _ in s], int)
     kept = kept[rows] & (kept[ends] if spec.sentence_end else True)
-    return spec.combine(get(rows), get(ends)), kept
+    return spec.combine(get(rows), get(ends), lambda c, b: means[c][blocks.index(b)][docs]), kept
 
 
 def query_inputs(
@@ -157,12 +179,25 @@ def query_readings(
     at: Sequence[str] = ("last",),
 ) -> np.ndarray:
     """[len(at), Q, spec.width] head inputs of type descriptions read at each position of `at`
-    (FeatureExtractor.embed_queries), all in one forward."""
-    found = extractor.embed_queries(texts, template, at)
+    (FeatureExtractor.embed_queries), all in one forward. With spec.context, each reading
+    ends with the taps averaged over the description written alone (QUERY_TEMPLATE), as a
+    document's are over its own words: a template's words would weigh in every query's mean
+    and no document's (docs/head.md measures both)."""
+    written, spans = query_spans(texts, template, at)
+    if spec.context:
+        plain = [] if template == QUERY_TEMPLATE else [QUERY_TEMPLATE.format(t) for t in texts]
+        alone = [[] for _ in plain]
+        found, _, means = extractor.spans_and_means([*written, *plain], [*spans, *alone])
+        means = {name: m[:, len(m[0]) - len(texts) :] for name, m in means.items()}
+    else:
+        found = extractor(written, spans)[0]
     blocks = list(extractor.blocks)
 
     def get(component: str, block: int) -> np.ndarray:
         return found[component][blocks.index(block)]
 
-    inputs = spec.combine(get, get)  # [Q * len(at), width], text-major
+    def get_context(component: str, block: int) -> np.ndarray:
+        return np.repeat(means[component][blocks.index(block)], len(at), axis=0)
+
+    inputs = spec.combine(get, get, get_context)  # [Q * len(at), width], text-major
     return inputs.reshape(len(texts), len(at), -1).transpose(1, 0, 2)

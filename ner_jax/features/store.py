@@ -128,6 +128,36 @@ def cached_store(
     return extract_to_store(extractor, texts, spans, root / f"{key[:12]}-{taps}", progress=progress)
 
 
+def cached_means(
+    extractor: FeatureExtractor,
+    texts: Sequence[str],
+    root: Path,
+    progress: bool = True,
+    chunk: int = 256,
+) -> dict[tuple[str, int], np.ndarray]:
+    """(component, block) -> [len(texts), width]: each text's taps averaged over its tokens
+    (FeatureExtractor.token_means), read once into a file under `root` and reused."""
+    key = corpus_key(extractor, texts, [[] for _ in texts])
+    taps = "-".join(extractor.components) + "@" + "-".join(map(str, extractor.blocks))
+    path = Path(root) / f"{key[:12]}-means-{taps}.npz"
+    names = [(c, b) for c in extractor.components for b in extractor.blocks]
+    if path.is_file():
+        with np.load(path) as saved:
+            return {(c, b): saved[f"{c}@{b}"] for c, b in names}
+    parts = []
+    for first in tqdm(range(0, len(texts), chunk), disable=not progress, desc="text means"):
+        per_text, offsets = extractor.all_tokens(texts[first : first + chunk])
+        parts.append(extractor.token_means(per_text, offsets))
+    means = {
+        (c, b): np.concatenate([np.zeros((0, width), np.float32)] + [p[c][i] for p in parts])
+        for c, width in extractor.widths().items()
+        for i, b in enumerate(extractor.blocks)
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic.save_npz(path, **{f"{c}@{b}": v for (c, b), v in means.items()})
+    return means
+
+
 def _merge(extractor: FeatureExtractor, shards: list[Path], directory: Path, key: str, corpus: str):
     parts = [np.load(path) for path in shards]
     kept = np.concatenate([p["kept"] for p in parts]) if parts else np.zeros(0, bool)

@@ -1,6 +1,15 @@
 """The contrastive projection head: module, losses, training data, training and files."""
 
-from ner_jax.head.file import Head, add_projection, load_head, save_head, shipped_head, weights_path
+from ner_jax.head.file import (
+    Head,
+    add_context,
+    add_projection,
+    load_head,
+    save_head,
+    shipped_head,
+    weights_path,
+    without_context,
+)
 from ner_jax.head.mentions import Corpus, MentionSet
 from ner_jax.head.paper import (
     PAPER,
@@ -21,6 +30,7 @@ __all__ = [
     "OptimConfig",
     "ProjectionHead",
     "TrainConfig",
+    "add_context",
     "add_projection",
     "default_head",
     "head_file",
@@ -34,4 +44,5 @@ __all__ = [
     "shipped_head",
     "train_head",
     "weights_path",
+    "without_context",
 ]

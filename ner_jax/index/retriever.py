@@ -31,7 +31,9 @@ class MentionHit(NamedTuple):
 @dataclasses.dataclass(frozen=True)
 class Hit:
     doc_id: str
-    score: float  # the best mention's cosine with the description: the document's rank
+    # The best mention's cosine with the description, the document's rank (a head with a text
+    # part adds its text's: head.add_context).
+    score: float
     text: str
     # Its mentions among the retrieved neighbours, best first (a compositional description's
     # hit shows the mention of the kind it names first: Retriever._shown).

@@ -49,3 +49,29 @@ def test_a_description_is_read_at_its_last_token_and_at_its_head_in_one_forward(
     np.testing.assert_array_equal(readings[1], query_inputs(extractor, texts, spec, " {}"))
     with pytest.raises(ValueError, match=r"unknown query positions \['middle'\]"):
         extractor.embed_queries(texts, " {}", ("middle",))
+
+
+def test_a_context_spec_reads_the_description_alone_for_its_mean(tiny):
+    """With spec.context every reading of a description ends with the taps averaged over the
+    description written alone (QUERY_TEMPLATE), whatever template its positions are read in."""
+    extractor = FeatureExtractor(tiny, ("attn", "v"), (1, 2))
+    texts = ["castle in edinburgh", "island"]
+    spec = InputSpec(("v@1", "attn@2"), context=True)
+    plain = InputSpec(("v@1", "attn@2"))
+    width = plain.width(tiny.config)
+    for template in (" Examples of {}:", " {}"):
+        readings = query_readings(extractor, texts, spec, template, ("last", "head"))
+        assert readings.shape == (2, 2, spec.width(tiny.config))
+        without = query_readings(extractor, texts, plain, template, ("last", "head"))
+        np.testing.assert_allclose(readings[..., :width], without, rtol=1e-5, atol=1e-6)
+        per_text, _ = extractor.all_tokens([" " + t for t in texts])
+        blocks = list(extractor.blocks)
+        means = np.concatenate(
+            [
+                np.stack([f[c][blocks.index(b), 1:].mean(axis=0) for f in per_text])
+                for c, b in spec.parsed
+            ],
+            axis=1,
+        )
+        for position in range(2):
+            np.testing.assert_allclose(readings[position, :, width:], means, rtol=1e-5, atol=1e-6)

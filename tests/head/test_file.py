@@ -23,8 +23,7 @@ def test_a_head_ships_for_the_default_model():
     assert path is not None, f"no head in ner_jax/assets/heads/ for {DEFAULT_MODEL}"
     head = load_head(path)
     assert head.model == DEFAULT_MODEL and head.record["variant"] == "shipped"
-    width = head.params["fc1"]["kernel"].shape[0]
-    x = np.random.default_rng(0).normal(size=(3, width)).astype(np.float32)
+    x = np.random.default_rng(0).normal(size=(3, head.in_width)).astype(np.float32)
     out = head.project(x)
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, rtol=1e-5)
     train = head.record["data"]["train"]
@@ -38,12 +37,16 @@ def test_a_head_ships_for_the_default_model():
     assert any("fewnerd_inter_train/train.txt" in f for f in files)
     assert not files & set(head.record["data"]["select"]["files"])
     assert head.record["data"]["selection"] == "every type"  # its recipe was chosen beforehand
-    # Reduced to 384 dims, fitted on the head's own training files (never a selection file).
-    assert head.out_width == head.record["dims"] == 384 and out.shape == (3, 384)
-    fitted = head.record["projection"]["files"]
-    assert fitted and set(fitted) <= files
-    projection = head.projection
-    np.testing.assert_allclose(projection.T @ projection, np.eye(384), atol=1e-5)
+    # 384 dims: reduced to 320, then a 64-d context part, both fitted on the head's own
+    # training files (never a selection file), the part's weight chosen on held-out types.
+    assert head.out_width == 384 and out.shape == (3, 384) and head.spec.context
+    context = head.record["context"]
+    assert head.record["dims"] == 320 and context["dims"] == 64 and head.context_weight == 0.2
+    for fitted in (head.record["projection"]["files"], context["files"]):
+        assert fitted and set(fitted) <= files
+    assert context["selection"] == "experiments/sentence_signal.py"
+    for projection, dims in ((head.projection, 320), (head.params["context"]["projection"], 64)):
+        np.testing.assert_allclose(projection.T @ projection, np.eye(dims), atol=1e-5)
 
 
 def test_shipped_record_matches_the_data_files():
@@ -155,3 +158,57 @@ def test_a_head_sums_its_readings_by_their_weights():
     np.testing.assert_array_equal(last_only.query_vectors(readings[1:]), at_last)
     with pytest.raises(ValueError, match="2 readings for the 1 query positions"):
         last_only.query_vectors(readings)
+
+
+def test_a_context_part_adds_its_weight_of_the_texts_cosine_and_round_trips(tmp_path):
+    """add_context: a vector's cosine is (mention cosine + w x text cosine) / (1 + w), the text
+    part centred on the training means and reduced; the record, file and strip agree."""
+    from ner_jax.head.file import add_context, add_projection, without_context
+
+    module = ProjectionHead(20, 8, 0.1)
+    params = module.init(jax.random.key(7), np.zeros((1, 12), np.float32))["params"]
+    record = {"model": "m", "taps": ["v@2"], "sentence_end": False, "hidden": 20}
+    record |= {"out": 8, "dropout": 0.1, "raw_mix": 0.25, "raw_width": 12}
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(50, 12)).astype(np.float32)
+    head = add_projection(
+        load_head(save_head(tmp_path / "h.safetensors", params, record)),
+        load_head(tmp_path / "h.safetensors").project(x),
+        6,
+        {"files": ["toy"]},
+    )
+    means = (rng.normal(size=(300, 12)) + 5.0).astype(np.float32)  # a shared offset: centred
+    fused = add_context(head, means, 0.2, 4, {"files": ["toy"]})
+    assert fused.spec.context and fused.out_width == 6 + 4
+    assert fused.record["context"] | {"kept_energy": 0} == {
+        "files": ["toy"],
+        "weight": 0.2,
+        "dims": 4,
+        "texts": 300,
+        "kept_energy": 0,
+    }
+    text = rng.normal(size=(50, 12)).astype(np.float32) + 5.0
+    out = fused.project(np.concatenate([x, text], axis=1))
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, rtol=1e-6)
+    # By hand: the context part's centre and directions from the means.
+    centre = means.mean(axis=0)
+    _, _, directions = np.linalg.svd(means - centre, full_matrices=False)
+    reduced = (text - centre) @ directions[:4].T
+    text_cos = unit(reduced) @ unit(reduced).T
+    mention = head.project(x)
+    expected = (mention @ mention.T + 0.2 * text_cos) / 1.2
+    np.testing.assert_allclose(out @ out.T, expected, rtol=1e-5, atol=1e-5)
+    loaded = load_head(save_head(tmp_path / "c.safetensors", fused.params, fused.record))
+    assert loaded.spec.context and loaded.context_weight == 0.2
+    np.testing.assert_array_equal(loaded.project(np.concatenate([x, text], axis=1)), out)
+    np.testing.assert_array_equal(without_context(loaded).project(x), head.project(x))
+    again = add_context(loaded, means, 0.5, 4, {})  # replaces the part
+    assert again.context_weight == 0.5 and again.out_width == 10
+    with pytest.raises(ValueError, match=r"shape \(300, 5\); the head's taps are 12 wide"):
+        add_context(head, means[:, :5], 0.2, 4, {})
+    with pytest.raises(ValueError, match="context weight must be positive"):
+        add_context(head, means, 0.0, 4, {})
+    record = {**fused.record, "context": {"weight": 0}}
+    broken = save_head(tmp_path / "b.safetensors", fused.params, record)
+    with pytest.raises(ValueError, match="b.safetensors: a context part needs"):
+        load_head(broken)

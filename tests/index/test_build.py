@@ -158,3 +158,38 @@ def test_each_document_is_tokenised_once_when_indexed(corpus_index, tmp_path, mo
     build_corpus_index(given + plain, tmp_path / "index", config, progress=False)
     documents = collections.Counter(d.text for d in given + plain)
     assert {text: tokenised[text] for text in documents} == documents
+
+
+def test_a_head_with_a_context_part_indexes_and_searches_as_evaluation_scores(
+    corpus_index, tmp_path
+):
+    """A head with a context part (head.add_context) builds an index of its wider vectors,
+    and search ranks documents by best mention, context part included, exactly as evaluation's
+    BestMention does from the same inputs."""
+    from ner_jax.data import NO_MENTION, best_mention_scores
+    from ner_jax.features import query_readings
+    from ner_jax.head import add_context, load_head, save_head
+
+    root, model, heads, config, _ = corpus_index
+    head = load_head(heads[0])
+    width = head.spec.context_width(Retriever.load(root / "index").encoder.extractor.model.config)
+    means = np.random.default_rng(0).normal(size=(40, width)).astype(np.float32)
+    fused = add_context(head, means, 0.5, 3, {"files": ["random"]})
+    path = str(save_head(tmp_path / "context.safetensors", fused.params, fused.record))
+    first = read_documents([root / "first.jsonl"])
+    build_corpus_index(first, tmp_path / "index", IndexConfig(model=model, head=path), False)
+    with Retriever.load(tmp_path / "index") as retriever:
+        assert retriever.encoder.record.dim == head.out_width + 3
+        hits = retriever.search("castle in edinburgh", k=10)
+        extractor = retriever.encoder.extractor
+    spans = [list(d.spans) for d in first]
+    inputs, kept = mention_inputs(extractor, [d.text for d in first], spans, fused.spec)
+    docs = np.array([d for d, s in enumerate(spans) for _ in s])
+    readings = query_readings(extractor, ["castle in edinburgh"], fused.spec, " {}")
+    sims = fused.query_vectors(readings) @ fused.project(inputs[kept]).T
+    best = best_mention_scores(sims, docs[kept], len(first))[0]
+    expected = [first[d].id for d in np.argsort(-best, kind="stable") if best[d] > NO_MENTION]
+    assert [h.doc_id for h in hits] == expected
+    assert [h.score for h in hits] == pytest.approx(
+        sorted(best[best > NO_MENTION], reverse=True), abs=1e-5
+    )
