@@ -9,7 +9,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ner_jax.detector.tagger import Detector
-from ner_jax.features import Encodings, FeatureExtractor, InputSpec, mention_tokens
+from ner_jax.features import Encodings, FeatureExtractor, InputSpec
 from ner_jax.model import parse_tap
 
 
@@ -58,16 +58,17 @@ def detect_mentions(
     ]
     found = detector.spans(texts, offsets, taps)
     # Every decoded span ends on a real token, so each has its last token in the encoding.
-    at = [mention_tokens(o, spans) for o, spans in zip(offsets, found, strict=True)]
-    docs = np.array([d for d, a in enumerate(at) for _ in a], np.int64)
-    mention, end, means = {}, {}, {}
+    at_spans, _ = extractor.read_spans(per_text, offsets, found)
+    docs = np.array([d for d, spans in enumerate(found) for _ in spans], np.int64)
     text_means = extractor.token_means(per_text, offsets)
+    mention, end, means = {}, {}, {}
     for c in extractor.components:
         for i, b in enumerate(blocks):
             width = extractor.model.config.component_width(c)
-            rows = [f[c][i][a] for f, a in zip(per_text, at, strict=True)]
-            ends = [np.repeat(f[c][i][-1:], len(a), 0) for f, a in zip(per_text, at, strict=True)]
-            mention[c, b] = np.concatenate([np.zeros((0, width), np.float32), *rows])
+            ends = [
+                np.repeat(f[c][i][-1:], len(s), 0) for f, s in zip(per_text, found, strict=True)
+            ]
+            mention[c, b] = at_spans[c][i]
             end[c, b] = np.concatenate([np.zeros((0, width), np.float32), *ends])
             means[c, b] = text_means[c][i]
     return DetectedMentions(found, docs, mention, end, means)

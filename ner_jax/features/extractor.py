@@ -231,6 +231,16 @@ class FeatureExtractor:
         """`__call__`'s (activations at the spans, kept), and each text's activations averaged
         over its tokens (token_means), from one forward over every token of the texts."""
         per_text, offsets = self.all_tokens(texts, encodings=encodings)
+        return (*self.read_spans(per_text, offsets, spans), self.token_means(per_text, offsets))
+
+    def read_spans(
+        self,
+        per_text: Sequence[dict[str, np.ndarray]],
+        offsets: Sequence[np.ndarray],
+        spans: Sequence[Sequence[tuple[int, int]]],
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """`__call__`'s ({component: [len(blocks), M, width]}, [M] kept) for spans read from
+        every token's activations (all_tokens): each at its last sub-token, zero if cut off."""
         at = [mention_tokens(o, s) for o, s in zip(offsets, spans, strict=True)]
         kept = np.concatenate([np.zeros(0, bool), *(a != TRUNCATED for a in at)])
         found = {
@@ -244,7 +254,7 @@ class FeatureExtractor:
             )
             for name, width in self.widths().items()
         }
-        return found, kept, self.token_means(per_text, offsets)
+        return found, kept
 
     def token_means(
         self, per_text: Sequence[dict[str, np.ndarray]], offsets: Sequence[np.ndarray]

@@ -31,8 +31,8 @@ class MentionHit(NamedTuple):
 @dataclasses.dataclass(frozen=True)
 class Hit:
     doc_id: str
-    # The best mention's cosine with the description, the document's rank (a head with a text
-    # part adds its text's: head.add_context).
+    # The best mention's cosine with the description, the document's rank (a head with a
+    # context part adds its text's: head.add_context).
     score: float
     text: str
     # Its mentions among the retrieved neighbours, best first (a compositional description's
