@@ -12,7 +12,6 @@ and the weight is chosen on the choosing half alone.
 from __future__ import annotations
 
 import dataclasses
-import json
 
 from absl import flags
 
@@ -29,7 +28,8 @@ def main(argv: list[str]) -> None:
     from pathlib import Path
 
     import numpy as np
-    from report import write_report  # experiments/ is sys.path[0]
+    from configs import head as configs  # experiments/ is sys.path[0]
+    from report import write_report
 
     from ner_jax.data import (
         best_mention_scores,
@@ -44,13 +44,7 @@ def main(argv: list[str]) -> None:
     data = Path(FLAGS.data)
     head = load_head(FLAGS.head or shipped_head(FLAGS.model))
     bench = build_benchmark([data / "sentences.jsonl"], load_query_words(data / "queries.json"))
-    groups = json.loads((data / "groups.json").read_text())
-    compositional = sorted(groups["compositional"])
-    parts = {
-        "choose": compositional[0::2],
-        "report": compositional[1::2],
-        "base": sorted(groups["base"]),
-    }
+    parts = configs.description_parts(data)
     extractor = extractor_for(FLAGS.model, head.spec.taps)
     texts = [d.text for d in bench.documents]
     spans = [sorted({(s.start, s.end) for s in d.spans}) for d in bench.documents]

@@ -1,4 +1,4 @@
-"""The head's generated tables: descriptions, their reading, leave-types-out, sentence signals."""
+"""The head's generated tables: descriptions, reading, verdict, leave-types-out, signals."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ DESCRIPTION_SYSTEMS = {
     "head-previous": "head shipped when the issue opened",
     "head-early": "head shipped two before (200 steps)",
     "head-template": "head shipped before this one (template, no context part)",
-    "head-shipped": "**shipped head** (template + context part)",
+    "head-shipped": "shipped head (template + context part)",
+    "head-shipped+verdict": "**shipped head, first 30 hits reranked by the verdict** (`search`)",
     "head-shipped+minilm": "shipped head + MiniLM, fused (reference)",
 }
 
@@ -40,17 +41,30 @@ def descriptions() -> str:
 
 def descriptions_detected() -> str:
     """The same set through the shipped detector: R-Precision against gold spans."""
-    run = load("evaluate/descriptions_detected/report.json")
-    systems = run["systems"]
+    systems = load("evaluate/descriptions_detected/report.json")["systems"]
+    gold_run = load("evaluate/descriptions/report.json")["systems"]
     rows = []
-    for name in (n for n in DESCRIPTION_SYSTEMS if "+" not in n):  # fusions need no spans
+    for name in (n for n in DESCRIPTION_SYSTEMS if n in systems):  # fusions need no spans
         label = DESCRIPTION_SYSTEMS[name]
-        gold = systems.get(f"{name}@gold", systems[name])["groups"]
+        gold = gold_run[name]["groups"]
         found = systems[name]["groups"]
         rows.append(
             [label, *(f"{num(found[g])} ({num(gold[g])})" for g in ("compositional", "base"))]
         )
     return table("detected spans (gold spans) | compositional | base types", rows)
+
+
+def verdict_weight() -> str:
+    """The verdict's weight beside the head's score, chosen on the choosing half."""
+    report = load("verdict_weight/report.json")
+    rows = [
+        [
+            bold(num(r["weight"], 0), r["weight"] == report["chosen"]["weight"]),
+            *(num(r[part]) for part in ("choose", "report", "base")),
+        ]
+        for r in report["rows"]
+    ]
+    return table("weight of the verdict | choosing half | reporting half | base types", rows)
 
 
 def query_reading() -> str:
@@ -124,6 +138,7 @@ TABLES = {
     "descriptions": descriptions,
     "descriptions-detected": descriptions_detected,
     "query-reading": query_reading,
+    "verdict-weight": verdict_weight,
     "head-leave-types-out": leave_types_out,
     "head-held-out-curve": held_out_curve,
     "sentence-signal": sentence_signal,

@@ -14,6 +14,7 @@ LAYERS = (
     "files",
     "data",
     "model",
+    "verdict",
     "features",
     "head",
     "detector",

@@ -10,6 +10,8 @@ store per corpus.
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 
 from ner_jax.head import Corpus, OptimConfig, TrainConfig
 
@@ -224,3 +226,16 @@ def get_config(name: str, data: str, model: str = "gemma3-270m") -> TrainConfig:
         raw_mix=RAW_MIX.get(variant, 0.0),
         **({"query_template": TEMPLATES[variant]} if variant in TEMPLATES else {}),
     )
+
+
+def description_parts(data) -> dict[str, list[str]]:
+    """The description set's labels for choosing on it without reporting on the same labels:
+    its compositional descriptions split by sorted order (even positions choose, odd ones
+    report), and its base types."""
+    groups = json.loads((Path(data) / "groups.json").read_text())
+    compositional = sorted(groups["compositional"])
+    return {
+        "choose": compositional[0::2],
+        "report": compositional[1::2],
+        "base": sorted(groups["base"]),
+    }

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from absl import flags
+from absl import app, flags
 
 from ner_jax.cli.common import define_corpus_flags, define_detector_threshold
 from ner_jax.cli.flags import config_from_flags
 from ner_jax.evaluation import SPANS, SYSTEMS, EvaluateConfig, evaluate, summary
 from ner_jax.features import QUERY_TEMPLATE
 from ner_jax.model import COMPONENTS
+from ner_jax.verdict import VERDICT_WEIGHT
 
 FLAGS = flags.FLAGS
 
@@ -23,6 +24,10 @@ def define_flags() -> None:
         "head", [], "head file for system `head` (PATH) or `head-NAME` (NAME=PATH); repeatable"
     )
     flags.DEFINE_list("fuse", [], "fused system pairs A+B, e.g. head+minilm")
+    flags.DEFINE_list("verdict", [], "head systems also run reranked by the model's verdict")
+    flags.DEFINE_list(
+        "verdict_weights", [str(VERDICT_WEIGHT)], "the verdict's weights (several: NAME+verdict@W)"
+    )
     flags.DEFINE_string("seen_types", None, "JSON list of labels seen in training: score the rest")
     flags.DEFINE_string("groups", None, "JSON map group -> labels: score each group's queries")
     flags.DEFINE_string("paraphrases", None, "JSON map label -> wordings: score every wording")
@@ -39,7 +44,13 @@ def define_flags() -> None:
 def main(argv: list[str]) -> None:
     del argv
     # --head is repeatable, one head per use: the config holds them all.
-    config = config_from_flags(EvaluateConfig, renames={"heads": "head"})
+    try:
+        weights = tuple(float(w) for w in FLAGS.verdict_weights)
+    except ValueError:
+        raise app.UsageError(
+            f"--verdict_weights: {FLAGS.verdict_weights} are not numbers"
+        ) from None
+    config = config_from_flags(EvaluateConfig, renames={"heads": "head"}, verdict_weights=weights)
     report = evaluate(config)
     print(summary(report))
     count = len(report["systems"])

@@ -8,6 +8,7 @@ import re
 from absl import flags
 
 from ner_jax.index import Hit, Retriever
+from ner_jax.verdict import VERDICT_DEPTH
 
 FLAGS = flags.FLAGS
 CONTEXT = 80  # characters shown either side of the best mention
@@ -19,6 +20,9 @@ def define_flags() -> None:
     flags.DEFINE_bool("json", False, "one JSON object per line: doc_id, score, text, mentions")
     flags.DEFINE_string("model", None, "model (default: the index's; another one is refused)")
     flags.DEFINE_string("head", None, "head file (default: the index's; another one is refused)")
+    flags.DEFINE_integer(
+        "rerank", VERDICT_DEPTH, "first hits the model's verdict reorders (0: none)", lower_bound=0
+    )
 
 
 def main(argv: list[str]) -> None:
@@ -26,7 +30,7 @@ def main(argv: list[str]) -> None:
     if not description.strip():
         raise SystemExit('usage: ner-jax search --index DIR "type description" [--k 10] [--json]')
     try:
-        with Retriever.load(FLAGS.index, FLAGS.model, FLAGS.head) as retriever:
+        with Retriever.load(FLAGS.index, FLAGS.model, FLAGS.head, FLAGS.rerank) as retriever:
             hits = retriever.search(description, FLAGS.k)
     except (ValueError, OSError) as error:  # no index, another encoder: say it plainly
         raise SystemExit(f"ner-jax search: {error}") from None

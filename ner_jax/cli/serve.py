@@ -32,6 +32,12 @@ def define_flags() -> None:
         None,
         f"a search not answered in this time gets 504 (default {DEFAULT.timeout_s})",
     )
+    flags.DEFINE_integer(
+        "rerank",
+        None,
+        f"first hits reordered by the model's verdict (default {DEFAULT.rerank}: none; "
+        "seconds a search on a CPU)",
+    )
     flags.DEFINE_bool("warmup", True, "compile the batch shapes before listening")
 
 

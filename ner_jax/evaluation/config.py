@@ -6,6 +6,7 @@ import dataclasses
 
 from ner_jax.features import QUERY_TEMPLATE
 from ner_jax.model import DEFAULT_MODEL
+from ner_jax.verdict import VERDICT_WEIGHT
 
 SYSTEMS = ("bm25", "minilm", "minilm_mentions", "raw", "head")
 SPANS = ("gold", "detected")  # which mentions the model-based systems read
@@ -22,6 +23,8 @@ class EvaluateConfig:
     raw_taps: tuple[str, ...] = ()  # extra raw systems, "BLOCK" (value vectors) or "COMP@BLOCK"
     heads: tuple[str, ...] = ()  # head files, "PATH" (system `head`) or "NAME=PATH" (`head-NAME`)
     fuse: tuple[str, ...] = ()  # fused pairs of systems, "A+B" (e.g. head+minilm)
+    verdict: tuple[str, ...] = ()  # head systems also run reranked by the verdict: NAME+verdict
+    verdict_weights: tuple[float, ...] = (VERDICT_WEIGHT,)  # several: NAME+verdict@W each
     seen_types: str | None = None  # JSON list of labels seen in training: also score the rest
     groups: str | None = None  # JSON map group -> labels: also score each group's queries
     paraphrases: str | None = None  # JSON map label -> wordings: score each wording, and spread

@@ -21,6 +21,7 @@ from ner_jax.detector import (
     span_scores,
 )
 from ner_jax.evaluation.config import EvaluateConfig
+from ner_jax.evaluation.verdict_systems import JudgedMentions
 from ner_jax.features import (
     FeatureExtractor,
     InputSpec,
@@ -37,14 +38,18 @@ GOLD = "@gold"  # with detected spans, the suffix of each model system run on th
 
 
 def encoder_systems(
-    config: EvaluateConfig, bench: Benchmark, notes: dict
+    config: EvaluateConfig,
+    bench: Benchmark,
+    notes: dict,
+    judged: dict[str, JudgedMentions] | None = None,
 ) -> dict[str, Callable[[], np.ndarray]]:
     """`raw` (the model's tap), `raw-<component><block>` per extra tap (best-mention cosine of
     activations with the type names, no head), and one system per head. One encoder pass over
     the corpus serves all of them (with gold spans, the store in --features is reused across
     runs; with detected spans, the pass also detects, and `notes` gets the detector's scores).
     With detected spans each system also runs on the gold spans, as `NAME@gold`, so that a
-    report says what detection costs retrieval."""
+    report says what detection costs retrieval. `judged` gets what the verdict reads of each
+    head system that config.verdict names."""
     taps = raw_taps(config)
     heads = load_heads(config)
     if not taps and not heads:
@@ -60,6 +65,9 @@ def encoder_systems(
     if config.spans == "detected":
         *detected, notes["detector"] = detected_mentions(bench, extractor, detector, detector_path)
         read = {"": tuple(detected), GOLD: read[""]}
+    unknown = set(config.verdict) - {name + suffix for name in heads for suffix in read}
+    if unknown:
+        raise ValueError(f"--verdict {sorted(unknown)}: not head systems of this run")
     logging.info("mention features in %.0f s", time.perf_counter() - started)
     query_texts = [q.text for q in bench.queries]
 
@@ -68,10 +76,13 @@ def encoder_systems(
         return query_readings(extractor, query_texts, spec, template, at)
 
     systems = {}
-    for suffix, (docs, inputs) in read.items():
+    for suffix, (docs, inputs, spans) in read.items():
         scores = BestMention(queries, config.query_template, docs, inputs, len(bench.documents))
         systems |= {name + suffix: scores.raw(*tap) for name, tap in taps.items()}
         systems |= {name + suffix: scores.projected(head) for name, head in heads.items()}
+        for name, head in heads.items():
+            if judged is not None and name + suffix in config.verdict:
+                judged[name + suffix] = JudgedMentions(scores.similarities(head), docs, spans)
     return systems
 
 
@@ -91,12 +102,18 @@ class BestMention:
         return lambda: self._scores(self.queries(spec, self.template)[0], self.inputs(spec))
 
     def projected(self, head: Head) -> Callable[[], np.ndarray]:
-        def scores() -> np.ndarray:
+        similarities = self.similarities(head)
+        return lambda: best_mention_scores(similarities(), self.docs, self.documents)
+
+    def similarities(self, head: Head) -> Callable[[], np.ndarray]:
+        """[Q, M] each mention's cosine with each query, through the head."""
+
+        def cosines() -> np.ndarray:
             at = tuple(head.query_reading)
             queries = head.query_vectors(self.queries(head.spec, head.query_template, at))
-            return self._scores(queries, head.project(self.inputs(head.spec)))
+            return queries @ head.project(self.inputs(head.spec)).T
 
-        return scores
+        return cosines
 
     def _scores(self, queries: np.ndarray, mentions: np.ndarray) -> np.ndarray:
         return best_mention_scores(queries @ mentions.T, self.docs, self.documents)
@@ -150,9 +167,10 @@ def mention_detector(config: EvaluateConfig) -> tuple[Path, Detector]:
 
 def gold_mentions(
     config: EvaluateConfig, bench: Benchmark, extractor: FeatureExtractor
-) -> tuple[np.ndarray, MentionInputs]:
-    """[M] document of each gold mention the store kept, and their inputs; the feature store
-    persists, so later runs on the same corpus skip the encoder pass."""
+) -> tuple[np.ndarray, MentionInputs, np.ndarray]:
+    """[M] document of each gold mention the store kept, their inputs, and their spans
+    [M, 2]; the feature store persists, so later runs on the same corpus skip the encoder
+    pass."""
     root = Path(config.features) if config.features else Path(config.out) / "features"
     features = corpus_features(extractor, bench, root)
     kept = features.kept
@@ -160,15 +178,16 @@ def gold_mentions(
     def inputs(spec: InputSpec) -> np.ndarray:
         return features.inputs(spec)[kept]
 
-    return features.mention_docs[kept], inputs
+    spans = np.array([(s.start, s.end) for d in bench.documents for s in d.spans], np.int64)
+    return features.mention_docs[kept], inputs, spans.reshape(-1, 2)[kept]
 
 
 def detected_mentions(
     bench: Benchmark, extractor: FeatureExtractor, detector: Detector, path: Path
-) -> tuple[np.ndarray, MentionInputs, dict]:
-    """[M] document of each detected mention, their inputs, and the detector's note for the
-    report: its file, variant, operating point, mention count (and per document) and span
-    scores against the gold spans."""
+) -> tuple[np.ndarray, MentionInputs, np.ndarray, dict]:
+    """[M] document of each detected mention, their inputs, their spans [M, 2], and the
+    detector's note for the report: its file, variant, operating point, mention count (and
+    per document) and span scores against the gold spans."""
     texts = [d.text for d in bench.documents]
     with tqdm(total=len(texts), unit="text", desc="detecting mentions") as bar:
         found = detect_mentions(extractor, detector, texts, bar)
@@ -181,4 +200,5 @@ def detected_mentions(
         "mentions_per_document": len(found.docs) / max(len(texts), 1),
         **span_scores(found.spans, gold),
     }
-    return found.docs, found.inputs, note
+    spans = np.array([s for doc_spans in found.spans for s in doc_spans], np.int64)
+    return found.docs, found.inputs, spans.reshape(-1, 2), note

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -31,8 +32,10 @@ from ner_jax.evaluation.breakdown import (
 from ner_jax.evaluation.config import SPANS, SYSTEMS, EvaluateConfig
 from ner_jax.evaluation.minilm import MiniLM
 from ner_jax.evaluation.model_systems import GOLD, encoder_systems
+from ner_jax.evaluation.verdict_systems import JudgedMentions, verdict_systems
 from ner_jax.files import atomic
 from ner_jax.model import resolve_dtype
+from ner_jax.verdict import Verdict
 
 
 def mention_table(bench: Benchmark) -> tuple[list[list[tuple[int, int]]], np.ndarray, list[str]]:
@@ -53,7 +56,13 @@ def evaluate(config: EvaluateConfig) -> dict:
     (out / "rankings").mkdir(parents=True, exist_ok=True)
     notes: dict = {}
     systems = baseline_systems(config, bench)
-    systems.update(encoder_systems(config, bench, notes))
+    judged: dict[str, JudgedMentions] = {}
+    systems.update(encoder_systems(config, bench, notes, judged))
+    if set(config.verdict) - set(judged):
+        missing = sorted(set(config.verdict) - set(judged))
+        raise ValueError(f"--verdict {missing}: not head systems of this run")
+    verdict = functools.cache(lambda: Verdict.load(config.model, config.dtype))
+    systems.update(verdict_systems(verdict, bench, judged, config.verdict_weights))
     check_fusions(config.fuse, systems)
     results = run_systems(config, bench, systems, out / "rankings")
     if config.paraphrases:

@@ -17,6 +17,7 @@ from ner_jax.index.encoder import CorpusEncoder, open_encoder
 from ner_jax.index.sharded import ShardedStore, is_sharded, open_sharded
 from ner_jax.index.store import ClosedOnExit, Store
 from ner_jax.index.vectors import VectorIndex, load_index
+from ner_jax.verdict import VERDICT_DEPTH, Candidate, Verdict, reranked
 
 
 class MentionHit(NamedTuple):
@@ -38,6 +39,10 @@ class Hit:
     # Its mentions among the retrieved neighbours, best first (a compositional description's
     # hit shows the mention of the kind it names first: Retriever._shown).
     mentions: list[MentionHit]
+    # The model's log-probability of "<mention> is a <description>." for its best mention
+    # judged, where the hit was among the first `rerank` (ner_jax.verdict); those hits are
+    # ordered by score and verdict together.
+    verdict: float | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -45,11 +50,15 @@ class Hit:
             "score": self.score,
             "text": self.text,
             "mentions": [m._asdict() for m in self.mentions],
+            "verdict": self.verdict,
         }
 
 
 class Retriever(ClosedOnExit):
-    """An open index with the encoder that built it; `with` closes its store."""
+    """An open index with the encoder that built it; `with` closes its store.
+
+    `rerank`: how many first hits of each search the model's verdict reorders (0: none); the
+    whole model is loaded for it at the first search that needs it."""
 
     def __init__(
         self,
@@ -57,12 +66,21 @@ class Retriever(ClosedOnExit):
         encoder: CorpusEncoder,
         index: VectorIndex,
         store: Store | ShardedStore,
+        rerank: int = VERDICT_DEPTH,
     ):
+        if rerank < 0:
+            raise ValueError(f"rerank must be 0 (off) or a number of hits, got {rerank}")
         self.directory, self.encoder, self.index, self.store = directory, encoder, index, store
+        self.rerank = rerank
+        self._verdict: Verdict | None = None
 
     @classmethod
     def load(
-        cls, directory: str | Path, model: str | None = None, head: str | None = None
+        cls,
+        directory: str | Path,
+        model: str | None = None,
+        head: str | None = None,
+        rerank: int = VERDICT_DEPTH,
     ) -> Retriever:
         """Opens an index (single or sharded); model/head default to the recorded ones,
         others are refused."""
@@ -77,7 +95,7 @@ class Retriever(ClosedOnExit):
                 store = opened.enter_context(Store(directory / STORE))
             encoder = open_encoder(record, directory, model, head)
             opened.pop_all()
-        return cls(directory, encoder, index, store)
+        return cls(directory, encoder, index, store, rerank)
 
     def close(self) -> None:
         self.store.close()
@@ -122,11 +140,13 @@ class Retriever(ClosedOnExit):
         results: list[list[Hit]] = [[] for _ in descriptions]
         for wanted in sorted(set(ks)):
             rows = [q for q, each in enumerate(ks) if each == wanted]
-            fetched = min(len(self.index), max(10 * wanted, 100))
+            fetched = min(len(self.index), max(10 * max(wanted, self.rerank), 100))
             scores, ids = self.index.search(queries[rows], fetched)  # [len(rows), fetched]
             for r, q in enumerate(rows):
                 kind = kinds[q : q + 1] if modified[q] else None
-                results[q] = self._ranked(queries[q : q + 1], scores[r], ids[r], wanted, kind)
+                results[q] = self._ranked(
+                    queries[q : q + 1], scores[r], ids[r], wanted, kind, descriptions[q]
+                )
         return results
 
     def _ranked(
@@ -136,11 +156,14 @@ class Retriever(ClosedOnExit):
         ids: np.ndarray,
         k: int,
         kind: np.ndarray | None = None,
+        description: str | None = None,
     ) -> list[Hit]:
         """The k best documents of one query [1, D], from its first neighbours (scores, ids),
         fetching 4 times as many while fewer than k documents are found. With `kind` [1, D],
         the vector of the description's head phrase, each document shows that phrase's best
-        mention first (see _shown)."""
+        mention first (see _shown). With a `description` and `rerank`, its first `rerank`
+        documents are reordered by the model's verdict (see _judged)."""
+        wanted = max(k, self.rerank if description is not None else 0)
         while True:
             found = ids >= 0
             mentions = self.store.mentions(ids[found])
@@ -148,18 +171,44 @@ class Retriever(ClosedOnExit):
             for row, score in zip(ids[found], scores[found], strict=True):
                 doc, start, end, text = mentions[int(row)]
                 by_doc.setdefault(doc, []).append(MentionHit(start, end, text, float(score)))
-            if len(by_doc) >= k or len(ids) >= len(self.index):
+            if len(by_doc) >= wanted or len(ids) >= len(self.index):
                 break
             scores, ids = (
                 x[0] for x in self.index.search(query, min(len(self.index), len(ids) * 4))
             )
         # Neighbours arrive best first, so each document's list is already in order.
-        ranked = sorted(by_doc, key=lambda d: -by_doc[d][0].score)[:k]
+        ranked = sorted(by_doc, key=lambda d: -by_doc[d][0].score)[:wanted]
         best = {d: by_doc[d][0].score for d in ranked}
+        texts = self.store.documents(ranked)
+        judged: dict[int, float] = {}
+        if description is not None and self.rerank:
+            ranked, judged = self._judged(description, ranked, by_doc, texts)
+            ranked = ranked[:k]
         if kind is not None:
             by_doc |= self._shown(kind, len(ids), {d: by_doc[d] for d in ranked})
-        texts = self.store.documents(ranked)
-        return [Hit(texts[d][0], best[d], texts[d][1], by_doc[d]) for d in ranked]
+        return [Hit(texts[d][0], best[d], texts[d][1], by_doc[d], judged.get(d)) for d in ranked]
+
+    def _judged(
+        self,
+        description: str,
+        ranked: list[int],
+        by_doc: dict[int, list[MentionHit]],
+        texts: dict[int, tuple[str, str]],
+    ) -> tuple[list[int], dict[int, float]]:
+        """The documents with their first `rerank` reordered by score and the model's verdict
+        on their best mentions for the description (ner_jax.verdict.reranked), and those
+        verdicts. The mention shown first stays the head's (measured on the demo: the
+        verdict's best of two mentions is often the wrong one to show, docs/head.md)."""
+        if self._verdict is None:
+            self._verdict = Verdict.load(self.encoder.record.model, self.encoder.record.dtype)
+        first = ranked[: self.rerank]
+        candidates = [
+            Candidate(texts[d][1], [(m.start, m.end) for m in by_doc[d]], by_doc[d][0].score)
+            for d in first
+        ]
+        order, verdicts = reranked(self._verdict, description, candidates)
+        judged = {d: float(v) for d, v in zip(first, verdicts, strict=True)}
+        return [first[i] for i in order] + ranked[self.rerank :], judged
 
     def _shown(
         self, kind: np.ndarray, fetched: int, by_doc: dict[int, list[MentionHit]]

@@ -1,8 +1,8 @@
 """The Flax decoder, its checkpoints (transformers dirs, GGUF), tokenizer and named models."""
 
 from ner_jax.model.config import DecoderConfig
-from ner_jax.model.decoder import COMPONENTS, Decoder
-from ner_jax.model.loaded import DTYPES, LoadedModel, load_model, resolve_dtype
+from ner_jax.model.decoder import COMPONENTS, Decoder, RMSNorm
+from ner_jax.model.loaded import DTYPES, LoadedModel, load_model, output_params, resolve_dtype
 from ner_jax.model.params import hf_name, load_checked
 from ner_jax.model.registry import (
     DEFAULT_MODEL,
@@ -25,6 +25,7 @@ __all__ = [
     "ModelNotInstalled",
     "NAMED_MODELS",
     "NamedModel",
+    "RMSNorm",
     "Tap",
     "Tokenizer",
     "cache_root",
@@ -32,6 +33,7 @@ __all__ = [
     "hf_name",
     "load_checked",
     "load_model",
+    "output_params",
     "parse_tap",
     "resolve_dtype",
     "resolve_tap",

@@ -14,7 +14,7 @@ import numpy as np
 from safetensors import safe_open
 
 from ner_jax.model.config import FULL, SLIDING, DecoderConfig, RopeConfig
-from ner_jax.model.params import params_from_tensors
+from ner_jax.model.params import CheckpointMismatch, find_prefix, params_from_tensors
 
 _MODEL_TYPES = {
     "llama": "llama",
@@ -174,3 +174,26 @@ def load_params(directory: Path, num_blocks: int, dtype=jnp.float32) -> tuple[De
 
     params = params_from_tensors(config, files, load, num_blocks, dtype, source=str(directory))
     return config, params
+
+
+def load_output(directory: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """(final norm weight [D], LM head [V, D], or None where it is tied to the embedding), the
+    tensors after the last block that a truncated decoder never loads."""
+    directory = Path(directory)
+    files = tensor_files(directory)
+    prefix = find_prefix(files, str(directory))
+
+    def load(name: str) -> np.ndarray | None:
+        if name not in files:
+            return None
+        with safe_open(files[name], framework="numpy") as f:
+            if f.get_slice(name).get_dtype() == "BF16":
+                return bfloat16_tensor(files[name], name).astype(np.float32)
+            return f.get_tensor(name).astype(np.float32)
+
+    norm = load(f"{prefix}norm.weight")
+    if norm is None:
+        raise CheckpointMismatch(f"{directory}: no {prefix}norm.weight (the final norm)")
+    # Gemma 3 multimodal checkpoints keep the LM head beside the language model's prefix.
+    heads = [n for n in ("lm_head.weight", "language_model.lm_head.weight") if n in files]
+    return norm, load(heads[0]) if heads else None

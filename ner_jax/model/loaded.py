@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ner_jax.model import hf_checkpoint
 from ner_jax.model.config import DecoderConfig
@@ -79,3 +80,9 @@ def load_model(
         tap_block=tap.block,
         component=tap.component,
     )
+
+
+def output_params(name_or_path: str = DEFAULT_MODEL) -> tuple[np.ndarray, np.ndarray | None]:
+    """(final norm weight [D], LM head [V, D] or None where it is the embedding) of a named
+    model, a checkpoint directory or a GGUF file."""
+    return hf_checkpoint.load_output(checkpoint_dir(name_or_path))

@@ -36,6 +36,9 @@ class ServeConfig:
     window_ms: float = 2.0  # how long a batch waits for more once several came together
     queue_size: int = 64  # searches waiting beyond this get 503
     timeout_s: float = 30.0  # a search not answered in this time gets 504
+    # First hits reordered by the model's verdict (Retriever): off by default, since on a CPU
+    # it costs seconds a search (docs/serve.md).
+    rerank: int = 0
     max_query_chars: int = 500
     title: str = "ner-jax search"
 
@@ -215,10 +218,15 @@ def warm_up(retriever: Retriever, max_batch: int) -> None:
     """Runs batches of every size up to max_batch, of descriptions of 1 to 8 words, once
     before the first user comes. Each new shape compiles: the forward's (rows, tokens, texts
     per row, bucketed) and the head's (one per batch size), and a compilation takes a good
-    part of a second even when the command line's on-disk cache has it."""
-    for size in range(1, max_batch + 1):
-        for words in WARMUP_WORDS:
-            retriever.search_many([" ".join([WARMUP_DESCRIPTION] * words)] * size, 10)
+    part of a second even when the command line's on-disk cache has it. The verdict's shapes
+    (with `rerank`) compile at the first searches instead: they depend on the documents."""
+    rerank, retriever.rerank = retriever.rerank, 0
+    try:
+        for size in range(1, max_batch + 1):
+            for words in WARMUP_WORDS:
+                retriever.search_many([" ".join([WARMUP_DESCRIPTION] * words)] * size, 10)
+    finally:
+        retriever.rerank = rerank
 
 
 def serve(
@@ -231,7 +239,7 @@ def serve(
     accepting, finishes the requests in flight and returns. `started(server)` is called once
     it listens. config: ServeConfig() if None."""
     config = config or ServeConfig()
-    with Retriever.load(directory) as retriever:  # the store opens read-only
+    with Retriever.load(directory, rerank=config.rerank) as retriever:  # store read-only
         # Bound first, so that a port in use fails at once, not after the warm-up; connections
         # made during the warm-up wait in the backlog.
         server = SearchServer(retriever, config)

@@ -33,12 +33,16 @@ def test_command_line_index_and_search(corpus_index, tmp_path):
     assert f"{expected[0]['doc_id']}" in shown.stdout
     text = expected[0]["text"]
     assert f"{text[: best['start']]}[{best['text']}]{text[best['end'] :]}" in shown.stdout
+    unjudged = run_cli("search", "--index", index, "--json", "castle", "--rerank", "0")
+    assert unjudged.returncode == 0, unjudged.stderr[-2000:]
+    assert {json.loads(line)["verdict"] for line in unjudged.stdout.splitlines()} == {None}
     printed = run_cli("search", "--index", index, "--json", "castle", "--k", "2")
     assert printed.returncode == 0, printed.stderr[-2000:]
     lines = [json.loads(line) for line in printed.stdout.splitlines()]
     assert [line["doc_id"] for line in lines] == [e["doc_id"] for e in expected]
     for line, want in zip(lines, expected, strict=True):
-        assert line.keys() == {"doc_id", "score", "text", "mentions"}
+        assert line.keys() == {"doc_id", "score", "text", "mentions", "verdict"}
+        assert line["verdict"] == pytest.approx(want["verdict"], abs=1e-4)
         assert line["mentions"][0].keys() == {"start", "end", "text", "score"}
         assert line["score"] == pytest.approx(want["score"], abs=1e-6)
     refused = run_cli("search", "--index", index, "--head", heads[1], "castle")

@@ -45,7 +45,7 @@ def test_build_search_add_search(corpus_index, tmp_path):
     root, model, heads, _, summary = corpus_index
     assert (summary["documents"], summary["mentions"], summary["dropped_mentions"]) == (6, 11, 0)
     first = read_documents([root / "first.jsonl"])
-    retriever = Retriever.load(root / "index")
+    retriever = Retriever.load(root / "index", rerank=0)  # the head's own order
     hits = retriever.search("castle", k=10)
     expected = by_hand(retriever, first, "castle")
     assert [h.doc_id for h in hits] == sorted(expected, key=lambda d: -expected[d])
@@ -178,7 +178,7 @@ def test_a_head_with_a_context_part_indexes_and_searches_as_evaluation_scores(
     path = str(save_head(tmp_path / "context.safetensors", fused.params, fused.record))
     first = read_documents([root / "first.jsonl"])
     build_corpus_index(first, tmp_path / "index", IndexConfig(model=model, head=path), False)
-    with Retriever.load(tmp_path / "index") as retriever:
+    with Retriever.load(tmp_path / "index", rerank=0) as retriever:  # the head's order
         assert retriever.encoder.record.dim == head.out_width + 3
         hits = retriever.search("castle in edinburgh", k=10)
         extractor = retriever.encoder.extractor

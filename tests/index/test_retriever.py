@@ -58,7 +58,7 @@ def test_search_many_on_a_sharded_index_is_the_single_index(sharded_index):
 def test_a_compositional_description_ranks_by_itself_and_shows_its_kind_first(corpus_index):
     root = corpus_index[0]
     documents = read_documents([root / "first.jsonl"])
-    with Retriever.load(root / "index") as retriever:
+    with Retriever.load(root / "index", rerank=0) as retriever:  # the head's own order
         encoded = retriever.encoder.documents(documents)
         full, kind = retriever.encoder.queries_and_kinds(["castle in edinburgh"])
         alone, none = retriever.encoder.queries_and_kinds(["castle in edinburgh"], kinds=False)
@@ -87,3 +87,34 @@ def test_a_compositional_description_ranks_by_itself_and_shows_its_kind_first(co
             (m.score for m in hit.mentions), reverse=True
         )
         assert hit.score == hit.mentions[0].score
+
+
+def test_rerank_reorders_the_first_hits_by_the_models_verdict(corpus_index):
+    from ner_jax.verdict import Candidate, Verdict, reranked
+
+    root, model = corpus_index[0], corpus_index[1]
+    descriptions = ["castle", "city", "protein", "programming language", "scientist"]
+    with Retriever.load(root / "index", rerank=0) as plain:
+        bases = plain.search_many(descriptions, 5)
+    with Retriever.load(root / "index", rerank=3) as judging:
+        judged = judging.search_many(descriptions, 5)
+        with pytest.raises(ValueError, match="rerank must be 0"):
+            Retriever(judging.directory, judging.encoder, judging.index, judging.store, -1)
+    verdict = Verdict.load(model, "float32")
+    orders = []
+    for description, base, hits in zip(descriptions, bases, judged, strict=True):
+        assert len(base) == len(hits) == 5 and all(h.verdict is None for h in base)
+        first = base[:3]
+        candidates = [
+            Candidate(h.text, [(m.start, m.end) for m in h.mentions], h.score) for h in first
+        ]
+        order, found = reranked(verdict, description, candidates)
+        assert [h.doc_id for h in hits[:3]] == [first[i].doc_id for i in order]
+        assert [h.verdict for h in hits[:3]] == pytest.approx([float(found[i]) for i in order])
+        for hit, i in zip(hits[:3], order, strict=True):
+            assert hit.mentions == first[i].mentions  # the head's mention is shown first
+        assert [h.doc_id for h in hits[3:]] == [h.doc_id for h in base[3:]]
+        assert all(h.verdict is None for h in hits[3:])
+        assert hits[0].as_dict()["verdict"] == hits[0].verdict
+        orders.append(order.tolist())
+    assert any(order != [0, 1, 2] for order in orders)  # the verdict did reorder some hits

@@ -20,7 +20,7 @@ def test_api_answers_what_the_retriever_finds(retriever):
     expected = [h.as_dict() for h in retriever.search("castle", 3)]
     assert [h["doc_id"] for h in body["hits"]] == [e["doc_id"] for e in expected]
     for hit, want in zip(body["hits"], expected, strict=True):
-        assert set(hit) == {"doc_id", "score", "text", "mentions"}  # = `search --json`'s
+        assert set(hit) == {"doc_id", "score", "text", "mentions", "verdict"}  # search --json's
         assert hit["score"] == pytest.approx(want["score"], abs=1e-6)
         assert [m["text"] for m in hit["mentions"]] == [m["text"] for m in want["mentions"]]
 
