@@ -65,9 +65,6 @@ def encoder_systems(
     if config.spans == "detected":
         *detected, notes["detector"] = detected_mentions(bench, extractor, detector, detector_path)
         read = {"": tuple(detected), GOLD: read[""]}
-    unknown = set(config.verdict) - {name + suffix for name in heads for suffix in read}
-    if unknown:
-        raise ValueError(f"--verdict {sorted(unknown)}: not head systems of this run")
     logging.info("mention features in %.0f s", time.perf_counter() - started)
     query_texts = [q.text for q in bench.queries]
 

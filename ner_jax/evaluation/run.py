@@ -31,7 +31,7 @@ from ner_jax.evaluation.breakdown import (
 )
 from ner_jax.evaluation.config import SPANS, SYSTEMS, EvaluateConfig
 from ner_jax.evaluation.minilm import MiniLM
-from ner_jax.evaluation.model_systems import GOLD, encoder_systems
+from ner_jax.evaluation.model_systems import GOLD, encoder_systems, head_paths
 from ner_jax.evaluation.verdict_systems import JudgedMentions, verdict_systems
 from ner_jax.files import atomic
 from ner_jax.model import resolve_dtype
@@ -58,9 +58,6 @@ def evaluate(config: EvaluateConfig) -> dict:
     systems = baseline_systems(config, bench)
     judged: dict[str, JudgedMentions] = {}
     systems.update(encoder_systems(config, bench, notes, judged))
-    if set(config.verdict) - set(judged):
-        missing = sorted(set(config.verdict) - set(judged))
-        raise ValueError(f"--verdict {missing}: not head systems of this run")
     verdict = functools.cache(lambda: Verdict.load(config.model, config.dtype))
     systems.update(verdict_systems(verdict, bench, judged, config.verdict_weights))
     check_fusions(config.fuse, systems)
@@ -98,6 +95,12 @@ def check_config(config: EvaluateConfig) -> None:
     if config.spans == "detected" and "minilm_mentions" in config.systems:
         raise ValueError("minilm_mentions embeds gold mention strings: not with detected spans")
     check_threshold(config.detector_threshold)
+    heads = set(head_paths(config))
+    if config.spans == "detected":
+        heads |= {name + GOLD for name in heads}
+    if set(config.verdict) - heads:
+        unknown = sorted(set(config.verdict) - heads)
+        raise ValueError(f"--verdict {unknown}: not head systems of this run ({sorted(heads)})")
 
 
 def query_benchmark(config: EvaluateConfig) -> Benchmark:
