@@ -53,7 +53,6 @@ def main(argv: list[str]) -> None:
     vectors = head.project(inputs)
     words = [q.text for q in bench.queries]
     readings = query_readings(extractor, words, head.spec, head.query_template, ("head", "last"))
-    at = {q.type: i for i, q in enumerate(bench.queries)}
     rows = []
     for weight in map(float, FLAGS.weights):
         reading = {p: w for p, w in (("head", weight), ("last", 1 - weight)) if w > 0}
@@ -63,23 +62,20 @@ def main(argv: list[str]) -> None:
         per_query = evaluate_rankings(rank(scores), [q.relevant for q in bench.queries])[
             "per_query_r_precision"
         ]
-        row = {"head_weight": weight, "reading": reading}
-        row |= {
-            part: float(np.mean([per_query[at[t]] for t in labels]))
-            for part, labels in parts.items()
-        }
-        rows.append(row)
+        types = [q.type for q in bench.queries]
+        rows.append(
+            {
+                "head_weight": weight,
+                "reading": reading,
+                **configs.part_scores(per_query, types, parts),
+            }
+        )
     best = max(rows, key=lambda r: r["choose"])
     report = {"head": str(FLAGS.head or "shipped"), "parts": parts, "rows": rows, "chosen": best}
     write_report(
         Path(FLAGS.out),
         report,
-        {
-            "weight of the head phrase": lambda r: f"{r['head_weight']:g}",
-            "choosing half": lambda r: f"{r['choose']:.3f}",
-            "reporting half": lambda r: f"{r['report']:.3f}",
-            "base types": lambda r: f"{r['base']:.3f}",
-        },
+        {"weight of the head phrase": lambda r: f"{r['head_weight']:g}", **configs.PART_COLUMNS},
     )
     print(f"chosen on the choosing half: {best['reading']}")
 

@@ -26,7 +26,6 @@ def main(argv: list[str]) -> None:
     del argv
     from pathlib import Path
 
-    import numpy as np
     from configs import head as configs  # experiments/ is sys.path[0]
     from report import write_report
 
@@ -49,24 +48,17 @@ def main(argv: list[str]) -> None:
         )
     )
     parts = configs.description_parts(data)
-    at = {q["type"]: i for i, q in enumerate(run["corpus"]["queries"])}
+    types = [q["type"] for q in run["corpus"]["queries"]]
     rows = []
     for weight in weights:
         per_query = run["systems"][f"head+verdict@{weight:g}"]["per_query_r_precision"]
-        row = {"weight": weight}
-        row |= {p: float(np.mean([per_query[at[t]] for t in ts])) for p, ts in parts.items()}
-        rows.append(row)
+        rows.append({"weight": weight, **configs.part_scores(per_query, types, parts)})
     best = max(rows, key=lambda r: r["choose"])  # ties go to the smaller weight
     report = {"spans": FLAGS.spans, "parts": parts, "rows": rows, "chosen": best}
     write_report(
         out,
         report,
-        {
-            "weight of the verdict": lambda r: f"{r['weight']:g}",
-            "choosing half": lambda r: f"{r['choose']:.3f}",
-            "reporting half": lambda r: f"{r['report']:.3f}",
-            "base types": lambda r: f"{r['base']:.3f}",
-        },
+        {"weight of the verdict": lambda r: f"{r['weight']:g}", **configs.PART_COLUMNS},
     )
     print(f"chosen on the choosing half: {best['weight']:g}")
 

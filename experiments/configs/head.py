@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import statistics
 from pathlib import Path
 
 from ner_jax.head import Corpus, OptimConfig, TrainConfig
@@ -239,3 +240,17 @@ def description_parts(data) -> dict[str, list[str]]:
         "report": compositional[1::2],
         "base": sorted(groups["base"]),
     }
+
+
+# The report columns of a choice made on description_parts (a row holds each part's score).
+PART_COLUMNS = {
+    "choosing half": lambda row: f"{row['choose']:.3f}",
+    "reporting half": lambda row: f"{row['report']:.3f}",
+    "base types": lambda row: f"{row['base']:.3f}",
+}
+
+
+def part_scores(per_query, query_types, parts: dict[str, list[str]]) -> dict[str, float]:
+    """Each part's mean of the per-query scores (in the order of `query_types`)."""
+    at = {t: i for i, t in enumerate(query_types)}
+    return {p: statistics.fmean(per_query[at[t]] for t in labels) for p, labels in parts.items()}

@@ -76,10 +76,12 @@ def encoder_systems(
     for suffix, (docs, inputs, spans) in read.items():
         scores = BestMention(queries, config.query_template, docs, inputs, len(bench.documents))
         systems |= {name + suffix: scores.raw(*tap) for name, tap in taps.items()}
-        systems |= {name + suffix: scores.projected(head) for name, head in heads.items()}
         for name, head in heads.items():
+            cosines = scores.similarities(head)
             if judged is not None and name + suffix in config.verdict:
-                judged[name + suffix] = JudgedMentions(scores.similarities(head), docs, spans)
+                cosines = functools.cache(cosines)  # the head system's and its verdict system's
+                judged[name + suffix] = JudgedMentions(cosines, docs, spans)
+            systems[name + suffix] = scores.best(cosines)
     return systems
 
 
@@ -99,7 +101,10 @@ class BestMention:
         return lambda: self._scores(self.queries(spec, self.template)[0], self.inputs(spec))
 
     def projected(self, head: Head) -> Callable[[], np.ndarray]:
-        similarities = self.similarities(head)
+        return self.best(self.similarities(head))
+
+    def best(self, similarities: Callable[[], np.ndarray]) -> Callable[[], np.ndarray]:
+        """[Q, D] each document's best mention's similarity, from [Q, M] `similarities`."""
         return lambda: best_mention_scores(similarities(), self.docs, self.documents)
 
     def similarities(self, head: Head) -> Callable[[], np.ndarray]:

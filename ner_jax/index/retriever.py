@@ -145,25 +145,25 @@ class Retriever(ClosedOnExit):
             for r, q in enumerate(rows):
                 kind = kinds[q : q + 1] if modified[q] else None
                 results[q] = self._ranked(
-                    queries[q : q + 1], scores[r], ids[r], wanted, kind, descriptions[q]
+                    descriptions[q], queries[q : q + 1], scores[r], ids[r], wanted, kind
                 )
         return results
 
     def _ranked(
         self,
+        description: str,
         query: np.ndarray,
         scores: np.ndarray,
         ids: np.ndarray,
         k: int,
         kind: np.ndarray | None = None,
-        description: str | None = None,
     ) -> list[Hit]:
         """The k best documents of one query [1, D], from its first neighbours (scores, ids),
-        fetching 4 times as many while fewer than k documents are found. With `kind` [1, D],
-        the vector of the description's head phrase, each document shows that phrase's best
-        mention first (see _shown). With a `description` and `rerank`, its first `rerank`
-        documents are reordered by the model's verdict (see _judged)."""
-        wanted = max(k, self.rerank if description is not None else 0)
+        fetching 4 times as many while fewer than max(k, rerank) documents are found. With
+        `kind` [1, D], the vector of the description's head phrase, each document shows that
+        phrase's best mention first (see _shown). With `rerank`, the first `rerank` documents
+        are reordered by the model's verdict on the description (see _judged)."""
+        wanted = max(k, self.rerank)
         while True:
             found = ids >= 0
             mentions = self.store.mentions(ids[found])
@@ -181,7 +181,7 @@ class Retriever(ClosedOnExit):
         best = {d: by_doc[d][0].score for d in ranked}
         texts = self.store.documents(ranked)
         judged: dict[int, float] = {}
-        if description is not None and self.rerank:
+        if self.rerank:
             ranked, judged = self._judged(description, ranked, by_doc, texts)
             ranked = ranked[:k]
         if kind is not None:

@@ -38,7 +38,8 @@ def statement(text: str, start: int, end: int, description: str) -> tuple[str, s
     if left > 0:  # cut long documents at a space, not inside a word
         left = text.find(" ", left, start) + 1 or left
     if right < len(text):
-        right = text.rfind(" ", end, right) if text.rfind(" ", end, right) > 0 else right
+        cut = text.rfind(" ", end, right)
+        right = cut if cut >= 0 else right
     description = " ".join(description.split())
     article = "an" if description[:1].lower() in "aeiou" else "a"
     return f"{text[left:right]} {text[start:end]} is", f" {article} {description}."

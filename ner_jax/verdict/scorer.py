@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ner_jax.model import LoadedModel, RMSNorm, load_model, output_params
+from ner_jax.model import LoadedModel, RMSNorm, load_model, output_params, resolve_tap
 
 # Axes: B statements in a batch, T tokens of a statement, C tokens of its continuation,
 # D model width, V vocabulary.
@@ -32,10 +32,8 @@ class Verdict:
     @classmethod
     def load(cls, name_or_path: str, dtype: str = "auto") -> Verdict:
         """The model's every block with its final norm and LM head (the embedding, if tied)."""
-        probe = load_model(name_or_path, tap_block=0, dtype=dtype)
-        model = load_model(
-            name_or_path, probe.config.num_hidden_layers - 1, dtype=dtype, component="resid_out"
-        )
+        last = resolve_tap(name_or_path, 0).config.num_hidden_layers - 1  # config.json alone
+        model = load_model(name_or_path, last, dtype=dtype, component="resid_out")
         norm, lm_head = output_params(name_or_path)
         if lm_head is None:  # tied: the LM head is the embedding matrix
             unembedding = model.params["embed_tokens"]["embedding"]
@@ -51,7 +49,9 @@ class Verdict:
             raise ValueError(f"{len(prefixes)} prefixes, but {len(continuations)} continuations")
         tokenizer = self.model.tokenizer
         heads = [e.ids for e in tokenizer.encode_batch(list(prefixes))]
-        tails = [self._tail(tokenizer, c) for c in continuations]
+        # A search's statements share one continuation: each distinct one is tokenised once.
+        tokenised = {c: self._tail(tokenizer, c) for c in set(continuations)}
+        tails = [tokenised[c] for c in continuations]
         out = np.zeros(len(heads), np.float32)
         order = np.argsort([len(h) + len(t) for h, t in zip(heads, tails, strict=True)])
         for start in range(0, len(order), ROWS):
